@@ -1,0 +1,44 @@
+/*
+ * The plugin host: loads a plugin .so with dlopen, checks its descriptor and makes
+ * an instance of it with the host table (logger, metrics, config section).
+ */
+#ifndef SK_PLUGIN_HOST_H
+#define SK_PLUGIN_HOST_H
+
+#include <seckill/plugin.h>
+
+#include "config.h"
+
+/* A loaded plugin with its instance. Owned by whoever called sk_plugin_load. */
+struct sk_loaded_plugin {
+    void *dl;                         /* dlopen handle */
+    const struct sk_plugin *desc;     /* inside the .so; valid while dl is open */
+    void *instance;                   /* from desc->create */
+    struct sk_host host;              /* what the plugin was given */
+    char path[512];
+    char log_name[96];                /* "plugin redis" */
+};
+
+/* Resolve the .so path of a plugin entry: its `path:` if set, else
+ * "<plugin_dir>/<kind>_<name>.so". Writes into out (outlen bytes). */
+void sk_plugin_path(const struct sk_config *cfg, const struct sk_plugin_conf *pc, enum sk_plugin_kind kind,
+                    char *out, size_t outlen);
+
+/* Load the plugin of `kind` described by `pc`, check it and create its instance.
+ * On failure return SK_ERR with a sentence that names the file in err (SK_ERRLEN
+ * bytes); nothing stays loaded. On success *out is filled in and owned by the
+ * caller until sk_plugin_unload. */
+int sk_plugin_load(const struct sk_config *cfg, const struct sk_plugin_conf *pc, enum sk_plugin_kind kind,
+                   struct sk_loaded_plugin *out, char *err);
+/* Destroy the instance and dlclose. Safe on a zeroed struct. */
+void sk_plugin_unload(struct sk_loaded_plugin *p);
+
+/* The stock ops table of a loaded stock plugin. */
+static inline const struct sk_stock_ops *sk_plugin_stock_ops(const struct sk_loaded_plugin *p)
+{
+    return (const struct sk_stock_ops *)p->desc->ops;
+}
+
+const char *sk_plugin_kind_name(enum sk_plugin_kind kind);
+
+#endif

@@ -1,0 +1,65 @@
+# tests/: one Check suite per part. Suites that need Redis or MariaDB read the
+# addresses that scripts/stack.sh exports (SK_TEST_REDIS_PORT, SK_TEST_MYSQL_PORT…)
+# and fail with a clear message when the stack is not running.
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(H2O_CFLAGS) $(HIREDIS_CFLAGS) \
+	$(MARIADB_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) \
+	-DSK_TEST_SRCDIR='"$(abs_top_srcdir)"' -DSK_TEST_BUILDDIR='"$(abs_top_builddir)"'
+TEST_LDADD = tests/libsktest.la core/libseckillcore.la $(CHECK_LIBS) $(HIREDIS_LIBS) $(CURL_LIBS) $(MARIADB_LIBS) $(JANSSON_LIBS)
+
+check_LTLIBRARIES += tests/libsktest.la
+tests_libsktest_la_SOURCES = tests/support.c tests/support.h
+tests_libsktest_la_CFLAGS = $(TEST_CFLAGS)
+
+# In-tree test plugins for the loader: deliberately broken ones and a good one.
+TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SK_LDFLAGS)
+check_LTLIBRARIES += tests/plugins/bad_abi.la tests/plugins/wrong_kind.la \
+	tests/plugins/no_symbol.la tests/plugins/bad_magic.la tests/plugins/fail_create.la
+tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
+tests_plugins_bad_abi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_wrong_kind_la_SOURCES = tests/plugins/wrong_kind.c
+tests_plugins_wrong_kind_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_no_symbol_la_SOURCES = tests/plugins/no_symbol.c
+tests_plugins_no_symbol_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_bad_magic_la_SOURCES = tests/plugins/bad_magic.c
+tests_plugins_bad_magic_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_fail_create_la_SOURCES = tests/plugins/fail_create.c
+tests_plugins_fail_create_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+SK_SUITES = tests/check_timeutil tests/check_config tests/check_plugin_host \
+	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
+	tests/check_scheduler
+check_PROGRAMS += tests/check_timeutil tests/check_config tests/check_plugin_host \
+	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
+	tests/check_scheduler
+TESTS += $(SK_SUITES)
+
+tests_check_timeutil_SOURCES = tests/check_timeutil.c
+tests_check_timeutil_CFLAGS = $(TEST_CFLAGS)
+tests_check_timeutil_LDADD = $(TEST_LDADD)
+tests_check_config_SOURCES = tests/check_config.c
+tests_check_config_CFLAGS = $(TEST_CFLAGS)
+tests_check_config_LDADD = $(TEST_LDADD)
+tests_check_plugin_host_SOURCES = tests/check_plugin_host.c
+tests_check_plugin_host_CFLAGS = $(TEST_CFLAGS)
+tests_check_plugin_host_LDADD = $(TEST_LDADD)
+tests_check_redis_stock_SOURCES = tests/check_redis_stock.c
+tests_check_redis_stock_CFLAGS = $(TEST_CFLAGS)
+tests_check_redis_stock_LDADD = $(TEST_LDADD)
+tests_check_db_SOURCES = tests/check_db.c
+tests_check_db_CFLAGS = $(TEST_CFLAGS)
+tests_check_db_LDADD = $(TEST_LDADD)
+tests_check_http_SOURCES = tests/check_http.c
+tests_check_http_CFLAGS = $(TEST_CFLAGS)
+tests_check_http_LDADD = $(TEST_LDADD)
+tests_check_admin_api_SOURCES = tests/check_admin_api.c
+tests_check_admin_api_CFLAGS = $(TEST_CFLAGS)
+tests_check_admin_api_LDADD = $(TEST_LDADD)
+tests_check_scheduler_SOURCES = tests/check_scheduler.c
+tests_check_scheduler_CFLAGS = $(TEST_CFLAGS)
+tests_check_scheduler_LDADD = $(TEST_LDADD)
+
+# The suites find the built daemon and plugins through these.
+AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \
+	SK_PLUGIN_BUILD_DIR='$(abs_top_builddir)/plugins/.libs' \
+	SK_TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs' \
+	CK_DEFAULT_TIMEOUT=60 ; export SK_DAEMON SK_PLUGIN_BUILD_DIR SK_TEST_PLUGIN_DIR CK_DEFAULT_TIMEOUT;
