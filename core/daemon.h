@@ -1,0 +1,55 @@
+/*
+ * The daemon: what seckilld is made of and how it starts and stops.
+ *
+ * Threads: the main thread loads everything, then waits for SIGTERM/SIGINT;
+ * `workers` client threads serve buyers (one uv loop each, never blocking);
+ * one admin thread serves operators (it may block on MariaDB); one scheduler
+ * thread moves activities through their states (it may block on MariaDB).
+ */
+#ifndef SK_DAEMON_H
+#define SK_DAEMON_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "db/db.h"
+#include "http/server.h"
+#include "plugin_host.h"
+
+struct sk_scheduler;
+
+struct sk_daemon {
+    struct sk_config cfg;                 /* owned */
+    struct sk_loaded_plugin stock;        /* owned */
+    const struct sk_stock_ops *stock_ops; /* inside stock */
+    struct sk_http_server *client;        /* buyers */
+    struct sk_http_server *admin;         /* operators */
+    struct sk_scheduler *sched;
+    atomic_int db_ok;                     /* last MariaDB check of the scheduler */
+    atomic_llong started_at_ms;
+};
+
+/* What every event loop of the daemon holds (its loop_data). */
+struct sk_loop_ctx {
+    struct sk_daemon *d;
+    unsigned index;
+    void *stock_conn;          /* this loop's stock plugin connection */
+    struct sk_db db;           /* admin loop only: its MariaDB connection */
+    int has_db;
+};
+
+/* Load the plugins, migrate MariaDB and start every thread. On failure return
+ * SK_ERR with a sentence in err (SK_ERRLEN) with nothing left running; *d keeps
+ * ownership of cfg either way (sk_daemon_stop frees it). */
+int sk_daemon_start(struct sk_daemon *d, char *err);
+/* Stop gracefully (in-flight requests finish) and free everything. Safe after a
+ * failed start. */
+void sk_daemon_stop(struct sk_daemon *d);
+
+/* Attach/detach the stock plugin on a loop; shared by the HTTP loops and the
+ * scheduler. */
+int sk_loop_ctx_init(struct sk_daemon *d, unsigned index, uv_loop_t *loop, int with_db, struct sk_loop_ctx **out,
+                     char *err);
+void sk_loop_ctx_fini(struct sk_loop_ctx *ctx);
+
+#endif

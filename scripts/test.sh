@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build seckill and run every test, from a fresh clone:
+# deps, autogen, configure, build, private stack, `make check` in a normal build
+# (warnings are errors) and again in an ASan+UBSan build, the valgrind shutdown
+# check; stops what it started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+JOBS=${JOBS:-2}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+
+step "autogen"
+./autogen.sh >/dev/null 2>&1 || ./autogen.sh
+
+started_stack=0
+if ! scripts/stack.sh status | grep -q 'redis: up' || ! scripts/stack.sh status | grep -q 'mariadb: up'; then
+    started_stack=1
+fi
+cleanup() {
+    if [ $started_stack = 1 ]; then scripts/stack.sh stop || true; fi
+}
+trap cleanup EXIT
+
+step "private stack"
+scripts/stack.sh start
+eval "$(scripts/stack.sh env)"
+
+# run_suite NAME CONFIGURE-FLAGS...: build in build-NAME and run make check.
+run_suite() {
+    local name=$1; shift
+    step "build ($name): configure $*"
+    mkdir -p "build-$name"
+    (cd "build-$name" && ../configure --quiet "$@" && make -j"$JOBS" >/dev/null)
+    step "tests ($name)"
+    if ! (cd "build-$name" && make -j"$JOBS" check); then
+        for f in "build-$name"/tests/*.log; do
+            if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+                echo "---- $f"; tail -n 80 "$f"
+            fi
+        done
+        exit 1
+    fi
+}
+
+run_suite ci --enable-werror
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
+    run_suite asan --enable-werror --enable-sanitizers
+
+step "valgrind: daemon start and graceful shutdown"
+scripts/valgrind-daemon.sh build-ci
+
+step "all tests passed"
