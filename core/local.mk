@@ -3,6 +3,8 @@
 noinst_LTLIBRARIES += core/libseckillcore.la
 core_libseckillcore_la_SOURCES = \
 	core/log.c core/log.h \
+	core/auth/jwt.c core/auth/jwt.h \
+	core/order_no.c core/order_no.h \
 	core/timeutil.c core/timeutil.h \
 	core/config.c core/config.h \
 	core/metrics.c core/metrics.h \

@@ -25,10 +25,10 @@ tests_plugins_bad_magic_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_fail_create_la_SOURCES = tests/plugins/fail_create.c
 tests_plugins_fail_create_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
-SK_SUITES = tests/check_timeutil tests/check_config tests/check_plugin_host \
+SK_SUITES = tests/check_timeutil tests/check_jwt tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
 	tests/check_scheduler
-check_PROGRAMS += tests/check_timeutil tests/check_config tests/check_plugin_host \
+check_PROGRAMS += tests/check_timeutil tests/check_jwt tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
 	tests/check_scheduler
 TESTS += $(SK_SUITES)
@@ -36,6 +36,9 @@ TESTS += $(SK_SUITES)
 tests_check_timeutil_SOURCES = tests/check_timeutil.c
 tests_check_timeutil_CFLAGS = $(TEST_CFLAGS)
 tests_check_timeutil_LDADD = $(TEST_LDADD)
+tests_check_jwt_SOURCES = tests/check_jwt.c
+tests_check_jwt_CFLAGS = $(TEST_CFLAGS)
+tests_check_jwt_LDADD = $(TEST_LDADD)
 tests_check_config_SOURCES = tests/check_config.c
 tests_check_config_CFLAGS = $(TEST_CFLAGS)
 tests_check_config_LDADD = $(TEST_LDADD)
