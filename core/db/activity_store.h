@@ -68,7 +68,9 @@ int sk_store_activity_list(struct sk_db *db, unsigned state_mask, struct sk_acti
 /* Replace name, times and items of activity a->id, only while draft or scheduled
  * (SK_STORE_CONFLICT otherwise, SK_STORE_NOT_FOUND if absent). Items with an id that
  * belongs to the activity are updated, items without id are added, missing ones are
- * deleted. On success *a is refreshed from the store. */
+ * deleted (ids are kept). On success *a is refreshed from the store: its old items
+ * array is freed with sk_activity_free and replaced, so it must be malloc'd. An item
+ * id that is not one of the activity's items is an SK_ERR; nothing is changed. */
 int sk_store_activity_update(struct sk_db *db, struct sk_activity *a, char *err, size_t errlen);
 /* Delete while draft or scheduled (SK_STORE_CONFLICT otherwise). */
 int sk_store_activity_delete(struct sk_db *db, uint64_t id, char *err, size_t errlen);
