@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "admin/admin_api.h"
+#include "catalog.h"
+#include "client/client_api.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -14,11 +16,6 @@
 
 #define WHO "daemon"
 #define GRACE_MS 5000
-
-/* The buyers' listener routes (the client API lands here). */
-static const struct sk_http_route client_routes[] = {
-    SK_HEALTH_ROUTES,
-};
 
 int sk_loop_ctx_init(struct sk_daemon *d, unsigned index, uv_loop_t *loop, int with_db, struct sk_loop_ctx **out,
                      char *err)
@@ -139,14 +136,19 @@ int sk_daemon_start(struct sk_daemon *d, char *err)
     if (migrate(d, err) != SK_OK)
         return SK_ERR;
     atomic_store(&d->db_ok, 1);
+    if ((d->catalog = sk_catalog_new()) == NULL) {
+        snprintf(err, SK_ERRLEN, "out of memory");
+        return SK_ERR;
+    }
+    sk_client_api_init(d);
     if ((d->sched = sk_sched_start(d, err)) == NULL)
         return SK_ERR;
     d->admin = start_listener(d, "admin", &d->cfg.admin, 1, sk_admin_routes, sk_admin_routes_count,
                               sk_admin_authorize, admin_loop_init, err);
     if (d->admin == NULL)
         return SK_ERR;
-    d->client = start_listener(d, "client", &d->cfg.client, d->cfg.workers, client_routes,
-                               sizeof(client_routes) / sizeof(client_routes[0]), NULL, client_loop_init, err);
+    d->client = start_listener(d, "client", &d->cfg.client, d->cfg.workers, sk_client_routes,
+                               sk_client_routes_count, sk_client_authorize, client_loop_init, err);
     if (d->client == NULL)
         return SK_ERR;
     return SK_OK;
@@ -163,6 +165,8 @@ void sk_daemon_stop(struct sk_daemon *d)
     d->admin = NULL;
     sk_sched_stop(d->sched);
     d->sched = NULL;
+    sk_catalog_free(d->catalog);
+    d->catalog = NULL;
     sk_plugin_unload(&d->stock);
     d->stock_ops = NULL;
     sk_config_free(&d->cfg);

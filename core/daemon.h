@@ -17,6 +17,7 @@
 #include "plugin_host.h"
 
 struct sk_scheduler;
+struct sk_catalog;
 
 struct sk_daemon {
     struct sk_config cfg;                 /* owned */
@@ -25,6 +26,7 @@ struct sk_daemon {
     struct sk_http_server *client;        /* buyers */
     struct sk_http_server *admin;         /* operators */
     struct sk_scheduler *sched;
+    struct sk_catalog *catalog;           /* published and running activities; the scheduler writes */
     atomic_int db_ok;                     /* last MariaDB check of the scheduler */
     atomic_llong started_at_ms;
 };

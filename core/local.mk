@@ -5,6 +5,9 @@ core_libseckillcore_la_SOURCES = \
 	core/log.c core/log.h \
 	core/auth/jwt.c core/auth/jwt.h \
 	core/order_no.c core/order_no.h \
+	core/catalog.c core/catalog.h \
+	core/client/client_api.c core/client/client_api.h \
+	core/client/catalog_views.c core/client/reserve.c \
 	core/timeutil.c core/timeutil.h \
 	core/config.c core/config.h \
 	core/metrics.c core/metrics.h \
@@ -38,3 +41,8 @@ bin_PROGRAMS += core/seckilld
 core_seckilld_SOURCES = core/main.c
 core_seckilld_CFLAGS = $(core_libseckillcore_la_CFLAGS)
 core_seckilld_LDADD = core/libseckillcore.la
+
+bin_PROGRAMS += core/seckill-mint-token
+core_seckill_mint_token_SOURCES = core/tools/mint_token.c
+core_seckill_mint_token_CFLAGS = $(core_libseckillcore_la_CFLAGS)
+core_seckill_mint_token_LDADD = core/libseckillcore.la

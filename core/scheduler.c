@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "daemon.h"
 #include "db/activity_store.h"
 #include "log.h"
@@ -22,6 +23,7 @@ struct sk_scheduler {
     struct sk_loop_ctx *lc;
     unsigned pending;        /* stock verbs in flight; no new tick while > 0 */
     int stopping;
+    uint64_t catalog_sig;    /* what the catalog was last built from */
     /* start-up handshake */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -141,6 +143,73 @@ static void transition(struct sk_scheduler *s, const struct sk_activity *a, unsi
         sk_warn(WHO, "activity %llu: %s", (unsigned long long)a->id, err);
 }
 
+/* A fingerprint of what the catalog shows: ids, states, update times, items. */
+static uint64_t catalog_signature(const struct sk_activity *list, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the fields */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t f[4] = {list[i].id, (uint64_t)list[i].state, (uint64_t)list[i].updated_at_ms, list[i].n_items};
+        for (size_t k = 0; k < 4; k++) {
+            h ^= f[k];
+            h *= 1099511628211ULL;
+        }
+    }
+    return h;
+}
+
+struct level_query {
+    struct sk_scheduler *s;
+    uint64_t item_id;
+};
+
+static void on_stock_level(void *arg, int status, const struct sk_stock_reply *reply, const char *err)
+{
+    struct level_query *q = arg;
+    struct sk_scheduler *s = q->s;
+    uint64_t item_id = q->item_id;
+    (void)err;
+    free(q);
+    s->pending--;
+    if (status != SK_OK || s->stopping)
+        return;
+    /* The scheduler thread is the catalog's only writer, so this pointer stays
+     * valid for the whole callback. */
+    struct sk_catalog_item *ci = sk_catalog_item(sk_catalog_current(s->d->catalog), item_id);
+    if (ci == NULL)
+        return;
+    atomic_store(&ci->initial, reply->initial);
+    atomic_store(&ci->remaining, reply->remaining);
+    /* A unit came back (a closed order, units added): buyers may try again. */
+    if (reply->remaining > 0 && atomic_load(&ci->sold_out))
+        atomic_store(&ci->sold_out, 0);
+}
+
+/* Rebuild the catalog when the activities changed, then ask the stock store for
+ * every item's level, so that `remaining` and the sold-out flags follow it. */
+static void refresh_catalog(struct sk_scheduler *s, const struct sk_activity *list, size_t n, int64_t now)
+{
+    uint64_t sig = catalog_signature(list, n);
+    if (sig != s->catalog_sig) {
+        if (sk_catalog_replace(s->d->catalog, list, n, now) != SK_OK) {
+            sk_warn(WHO, "out of memory while rebuilding the catalog");
+            return;
+        }
+        s->catalog_sig = sig;
+    }
+    const struct sk_catalog_snapshot *snap = sk_catalog_current(s->d->catalog);
+    for (size_t i = 0; i < snap->n_items; i++) {
+        struct level_query *q = malloc(sizeof(*q));
+        if (q == NULL)
+            return;
+        q->s = s;
+        q->item_id = snap->items_by_id[i]->item.id;
+        if (s->d->stock_ops->query(s->lc->stock_conn, q->item_id, on_stock_level, q) == SK_OK)
+            s->pending++;
+        else
+            free(q);
+    }
+}
+
 static void tick(struct sk_scheduler *s)
 {
     char err[SK_ERRLEN];
@@ -173,6 +242,7 @@ static void tick(struct sk_scheduler *s)
             transition(s, a, SK_ACT_PUBLISHED, SK_ACT_RUNNING);
         }
     }
+    refresh_catalog(s, list, n, now);
     sk_activity_list_free(list, n);
 }
 

@@ -13,7 +13,8 @@ tests_libsktest_la_CFLAGS = $(TEST_CFLAGS)
 # In-tree test plugins for the loader: deliberately broken ones and a good one.
 TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SK_LDFLAGS)
 check_LTLIBRARIES += tests/plugins/bad_abi.la tests/plugins/wrong_kind.la \
-	tests/plugins/no_symbol.la tests/plugins/bad_magic.la tests/plugins/fail_create.la
+	tests/plugins/no_symbol.la tests/plugins/bad_magic.la tests/plugins/fail_create.la \
+	tests/plugins/newer_minor.la
 tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
 tests_plugins_bad_abi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_wrong_kind_la_SOURCES = tests/plugins/wrong_kind.c
@@ -24,11 +25,13 @@ tests_plugins_bad_magic_la_SOURCES = tests/plugins/bad_magic.c
 tests_plugins_bad_magic_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_fail_create_la_SOURCES = tests/plugins/fail_create.c
 tests_plugins_fail_create_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_newer_minor_la_SOURCES = tests/plugins/newer_minor.c
+tests_plugins_newer_minor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
-SK_SUITES = tests/check_timeutil tests/check_jwt tests/check_config tests/check_plugin_host \
+SK_SUITES = tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
 	tests/check_scheduler
-check_PROGRAMS += tests/check_timeutil tests/check_jwt tests/check_config tests/check_plugin_host \
+check_PROGRAMS += tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
 	tests/check_scheduler
 TESTS += $(SK_SUITES)
@@ -39,6 +42,9 @@ tests_check_timeutil_LDADD = $(TEST_LDADD)
 tests_check_jwt_SOURCES = tests/check_jwt.c
 tests_check_jwt_CFLAGS = $(TEST_CFLAGS)
 tests_check_jwt_LDADD = $(TEST_LDADD)
+tests_check_order_no_SOURCES = tests/check_order_no.c
+tests_check_order_no_CFLAGS = $(TEST_CFLAGS)
+tests_check_order_no_LDADD = $(TEST_LDADD)
 tests_check_config_SOURCES = tests/check_config.c
 tests_check_config_CFLAGS = $(TEST_CFLAGS)
 tests_check_config_LDADD = $(TEST_LDADD)
