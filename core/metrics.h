@@ -26,7 +26,8 @@ int64_t sk_metric_value(const struct sk_metric *m);
  * in the seckill_http_request_duration_seconds histogram (per listener). */
 void sk_metrics_http(const char *listener, const char *route, int status, int64_t duration_us);
 /* Latency quantile (0 < q < 1) in microseconds over everything observed on `listener`
- * (from the histogram buckets), for stats pages. */
+ * (from the histogram buckets), for stats pages. 0 when nothing was observed, -1 for
+ * a q outside (0, 1). */
 int64_t sk_metrics_http_quantile_us(const char *listener, double q);
 
 /* Render everything as Prometheus text; the caller frees the result with free(). */
