@@ -26,8 +26,10 @@ void sk_plugin_path(const struct sk_config *cfg, const struct sk_plugin_conf *pc
 
 /* Load the plugin of `kind` described by `pc`, check it and create its instance.
  * On failure return SK_ERR with a sentence that names the file in err (SK_ERRLEN
- * bytes); nothing stays loaded. On success *out is filled in and owned by the
- * caller until sk_plugin_unload. */
+ * bytes); nothing stays loaded and *out is zeroed. On success *out is filled in and
+ * owned by the caller until sk_plugin_unload; it must not move or be copied
+ * meanwhile, since the plugin keeps a pointer to out->host. The config section and
+ * its "file:line" are copied, so cfg may be freed after this returns. */
 int sk_plugin_load(const struct sk_config *cfg, const struct sk_plugin_conf *pc, enum sk_plugin_kind kind,
                    struct sk_loaded_plugin *out, char *err);
 /* Destroy the instance and dlclose. Safe on a zeroed struct. */

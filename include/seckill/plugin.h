@@ -23,6 +23,8 @@
  *
  * Status convention: SK_OK (0) for success, SK_ERR (-1) for failure with a sentence
  * in a caller-owned buffer (errbuf, SK_ERRLEN bytes) or in the callback's `err`.
+ * A verb that returns SK_OK calls its callback exactly once, later; a verb that
+ * returns SK_ERR never calls it (the caller still owns `arg`).
  *
  * Build one out of tree with:
  *   cc -shared -fPIC $(pkg-config --cflags seckill-plugin) -o my.so my.c

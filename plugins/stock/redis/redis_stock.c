@@ -1,0 +1,551 @@
+/*
+ * The `redis` stock plugin: every item's stock is one Redis key and every verb is
+ * one Lua script run atomically (scripts.c), over one async connection per event
+ * loop (redis_conn.c). The .so exports only `sk_plugin`.
+ *
+ * Config (the plugin's `config:` mapping), every key optional:
+ *   host (127.0.0.1), port (6379), db (0), password (none), connect_timeout_ms
+ *   (1000), command_timeout_ms (1000), key_prefix ("sk").
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <seckill/plugin.h>
+
+#include "redis_conn.h"
+#include "scripts.h"
+
+#define PLUGIN_VERSION "1.0.0"
+#define ORDER_NO_MAX 127 /* bytes */
+#define KEY_MAX 128
+
+/* The instance: the parsed config and the metrics, shared by every connection. */
+struct redis_stock {
+    const struct sk_host *host;
+    struct sk_rconn_conf conf;
+    char prefix[64];
+    struct sk_rconn_script scripts[RS_NSCRIPTS];
+    struct sk_rconn_metrics m;
+};
+
+/* What attach() returns: one Redis connection on one loop. */
+struct stock_conn {
+    struct redis_stock *rs;
+    struct sk_rconn *rc;
+};
+
+/* One verb in flight; freed when its callback has run. */
+struct verb {
+    sk_stock_cb cb;
+    void *arg;
+    enum sk_rstock_script script;
+    uint64_t item_id;
+    char order_no[ORDER_NO_MAX + 1];
+};
+
+/* A sentence into buf (SK_ERRLEN bytes); long values cut off its tail. */
+static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
+
+static void say(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, SK_ERRLEN, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- config ------------------------------------------------------------- */
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "a mapping";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "something else";
+}
+
+static int conf_int(const char *key, const json_t *v, long long min, long long max, long long *out, char *errbuf)
+{
+    if (!json_is_integer(v)) {
+        say(errbuf, "config key %s: must be an integer from %lld to %lld, not %s", key, min, max, json_type_name(v));
+        return SK_ERR;
+    }
+    if (json_integer_value(v) < min || json_integer_value(v) > max) {
+        say(errbuf, "config key %s: %lld is out of range (%lld to %lld)", key, (long long)json_integer_value(v), min,
+            max);
+        return SK_ERR;
+    }
+    *out = json_integer_value(v);
+    return SK_OK;
+}
+
+static int conf_str(const char *key, const json_t *v, size_t minlen, char *out, size_t outlen, char *errbuf)
+{
+    if (!json_is_string(v)) {
+        say(errbuf, "config key %s: must be a string, not %s", key, json_type_name(v));
+        return SK_ERR;
+    }
+    if (json_string_length(v) < minlen || json_string_length(v) >= outlen ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        say(errbuf, "config key %s: must be %zu to %zu bytes without NUL", key, minlen, outlen - 1);
+        return SK_ERR;
+    }
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return SK_OK;
+}
+
+/* Resolve the host once, on the main thread: hiredis would otherwise call the
+ * blocking getaddrinfo() on an event loop at every reconnect. IPv4 first, as
+ * hiredis does. */
+static int resolve(const char *name, char *out, size_t outlen, char *errbuf)
+{
+    static const int families[] = {AF_INET, AF_INET6};
+    int rc = SK_ERR, gai = 0;
+
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]) && rc != SK_OK; i++) {
+        struct addrinfo hints = {.ai_family = families[i], .ai_socktype = SOCK_STREAM};
+        struct addrinfo *res = NULL;
+        gai = getaddrinfo(name, NULL, &hints, &res);
+        if (gai != 0)
+            continue;
+        const void *addr = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                                                     : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+        if (inet_ntop(res->ai_family, addr, out, (socklen_t)outlen) != NULL)
+            rc = SK_OK;
+        freeaddrinfo(res);
+    }
+    if (rc != SK_OK)
+        say(errbuf, "config key host: cannot resolve \"%s\": %s", name,
+            gai != 0 ? gai_strerror(gai) : "no usable address");
+    return rc;
+}
+
+static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text ? text : "{}", JSON_REJECT_DUPLICATES, &jerr);
+    const char *key;
+    json_t *v;
+    long long n;
+    int rc = SK_ERR;
+
+    if (root == NULL) {
+        say(errbuf, "config is not valid JSON: %s", jerr.text);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        say(errbuf, "config must be a mapping, not %s", json_type_name(root));
+        goto out;
+    }
+    snprintf(rs->conf.host_name, sizeof(rs->conf.host_name), "127.0.0.1");
+    rs->conf.port = 6379;
+    rs->conf.db = 0;
+    rs->conf.connect_timeout_ms = 1000;
+    rs->conf.command_timeout_ms = 1000;
+    rs->conf.client_name = "seckill-stock-redis";
+    snprintf(rs->prefix, sizeof(rs->prefix), "sk");
+
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "host") == 0) {
+            if (conf_str(key, v, 1, rs->conf.host_name, sizeof(rs->conf.host_name), errbuf) != SK_OK)
+                goto out;
+        } else if (strcmp(key, "port") == 0) {
+            if (conf_int(key, v, 1, 65535, &n, errbuf) != SK_OK)
+                goto out;
+            rs->conf.port = (int)n;
+        } else if (strcmp(key, "db") == 0) {
+            if (conf_int(key, v, 0, 65535, &n, errbuf) != SK_OK)
+                goto out;
+            rs->conf.db = (int)n;
+        } else if (strcmp(key, "password") == 0) {
+            if (!json_is_null(v) && conf_str(key, v, 0, rs->conf.password, sizeof(rs->conf.password), errbuf) != SK_OK)
+                goto out;
+        } else if (strcmp(key, "connect_timeout_ms") == 0) {
+            if (conf_int(key, v, 1, 600000, &n, errbuf) != SK_OK)
+                goto out;
+            rs->conf.connect_timeout_ms = (unsigned)n;
+        } else if (strcmp(key, "command_timeout_ms") == 0) {
+            if (conf_int(key, v, 1, 600000, &n, errbuf) != SK_OK)
+                goto out;
+            rs->conf.command_timeout_ms = (unsigned)n;
+        } else if (strcmp(key, "key_prefix") == 0) {
+            if (conf_str(key, v, 1, rs->prefix, sizeof(rs->prefix), errbuf) != SK_OK)
+                goto out;
+            /* A brace would change the hash tag that keeps an item on one slot. */
+            if (strpbrk(rs->prefix, "{} \t\r\n") != NULL) {
+                say(errbuf, "config key key_prefix: must not contain braces or spaces");
+                goto out;
+            }
+        } else {
+            snprintf(errbuf, SK_ERRLEN,
+                     "config key %s: unknown key (known: host, port, db, password, connect_timeout_ms, "
+                     "command_timeout_ms, key_prefix)",
+                     key);
+            goto out;
+        }
+    }
+    if (resolve(rs->conf.host_name, rs->conf.host, sizeof(rs->conf.host), errbuf) != SK_OK)
+        goto out;
+    rc = SK_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- instance ----------------------------------------------------------- */
+
+static int redis_create(const struct sk_host *host, void **instance, char *errbuf)
+{
+    struct redis_stock *rs = calloc(1, sizeof(*rs));
+    int rc = SK_ERR;
+
+    if (rs == NULL) {
+        say(errbuf, "out of memory");
+        goto out;
+    }
+    rs->host = host;
+    if (conf_parse(rs, host->config_json, errbuf) != SK_OK)
+        goto out;
+    for (size_t i = 0; i < RS_NSCRIPTS; i++)
+        rs->scripts[i] = (struct sk_rconn_script){.name = sk_rstock_scripts[i].name, .text = sk_rstock_scripts[i].text};
+    rs->m.commands = host->counter(host, "commands_total", "Commands written to Redis (scripts and handshakes).");
+    rs->m.errors = host->counter(host, "errors_total", "Redis commands and handshakes that failed.");
+    rs->m.reconnects = host->counter(host, "reconnects_total", "Connection attempts to Redis after the first.");
+    host->log(host, SK_LOG_INFO, "redis at %s:%d db %d, keys under \"%s:\"", rs->conf.host_name, rs->conf.port,
+              rs->conf.db, rs->prefix);
+    *instance = rs;
+    rs = NULL;
+    rc = SK_OK;
+out:
+    free(rs);
+    return rc;
+}
+
+static void redis_destroy(void *instance)
+{
+    free(instance);
+}
+
+static int redis_attach(void *instance, uv_loop_t *loop, void **conn, char *errbuf)
+{
+    struct redis_stock *rs = instance;
+    struct stock_conn *sc = calloc(1, sizeof(*sc));
+    int rc = SK_ERR;
+
+    if (sc == NULL) {
+        say(errbuf, "out of memory");
+        goto out;
+    }
+    sc->rs = rs;
+    if (sk_rconn_open(loop, &rs->conf, rs->scripts, RS_NSCRIPTS, rs->host, &rs->m, &sc->rc, errbuf) != SK_OK)
+        goto out;
+    *conn = sc;
+    sc = NULL;
+    rc = SK_OK;
+out:
+    free(sc);
+    return rc;
+}
+
+static void redis_detach(void *conn)
+{
+    struct stock_conn *sc = conn;
+    if (sc == NULL)
+        return;
+    sk_rconn_close(sc->rc);
+    free(sc);
+}
+
+static int redis_ready(void *conn)
+{
+    const struct stock_conn *sc = conn;
+    return sc != NULL && sk_rconn_ready(sc->rc);
+}
+
+/* ---- verbs -------------------------------------------------------------- */
+
+static enum sk_stock_state state_of(long long code)
+{
+    /* -1 (not published) reads as closed: nothing can be bought. */
+    return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;
+}
+
+/* The scripts answer { code, initial, remaining, user_count, state }. */
+static int parse_reply(const redisReply *r, long long *code, struct sk_stock_reply *out)
+{
+    long long v[5];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+        return SK_ERR;
+    for (size_t i = 0; i < 5; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return SK_ERR;
+        v[i] = r->element[i]->integer;
+    }
+    *code = v[0];
+    out->outcome = SK_RESERVED;
+    out->initial = v[1];
+    out->remaining = v[2];
+    out->user_count = v[3] < 0 ? 0 : v[3] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[3];
+    out->state = state_of(v[4]);
+    return SK_OK;
+}
+
+static void on_script(void *arg, const redisReply *reply, const char *err)
+{
+    struct verb *v = arg;
+    struct sk_stock_reply out = {0};
+    char msg[SK_ERRLEN];
+    long long code = 0;
+    const char *fail = NULL;
+
+    if (reply == NULL) {
+        fail = err;
+        goto out;
+    }
+    if (parse_reply(reply, &code, &out) != SK_OK) {
+        say(msg, "redis gave an unexpected answer to %s of item %" PRIu64, sk_rstock_scripts[v->script].name,
+            v->item_id);
+        fail = msg;
+        goto out;
+    }
+    if (code == RS_CODE_OTHER_BUYER && (v->script == RS_RESERVE || v->script == RS_RELEASE)) {
+        say(msg, "order %s of item %" PRIu64 " belongs to another buyer", v->order_no, v->item_id);
+        fail = msg;
+    } else if (v->script == RS_RESERVE) {
+        if (code < SK_RESERVED || code > SK_NOT_ON_SALE) {
+            say(msg, "redis gave an unknown outcome %lld to reserve of item %" PRIu64, code, v->item_id);
+            fail = msg;
+        } else {
+            out.outcome = (enum sk_reserve_outcome)code;
+        }
+    } else if (code == RS_CODE_NOT_PUBLISHED && v->script != RS_PUBLISH && v->script != RS_RELEASE) {
+        say(msg, "item %" PRIu64 " is not published", v->item_id);
+        fail = msg;
+    } else if (code == RS_CODE_CLOSED_FOR_GOOD && v->script == RS_SET_STATE) {
+        say(msg, "item %" PRIu64 " is closed; a closed item cannot be reopened", v->item_id);
+        fail = msg;
+    } else if (code != RS_CODE_OK) {
+        say(msg, "redis gave an unknown code %lld to %s of item %" PRIu64, code, sk_rstock_scripts[v->script].name,
+            v->item_id);
+        fail = msg;
+    }
+out:
+    if (fail != NULL)
+        v->cb(v->arg, SK_ERR, NULL, fail);
+    else
+        v->cb(v->arg, SK_OK, &out, NULL);
+    free(v);
+}
+
+static struct verb *verb_new(enum sk_rstock_script script, uint64_t item_id, const char *order_no, sk_stock_cb cb,
+                             void *arg)
+{
+    struct verb *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    v->cb = cb;
+    v->arg = arg;
+    v->script = script;
+    v->item_id = item_id;
+    if (order_no != NULL)
+        snprintf(v->order_no, sizeof(v->order_no), "%s", order_no);
+    return v;
+}
+
+/* Fail a verb whose arguments are wrong, from the loop, like any other failure. */
+static int refuse(struct stock_conn *sc, enum sk_rstock_script script, uint64_t item_id, sk_stock_cb cb, void *arg,
+                  const char *why)
+{
+    struct verb *v = verb_new(script, item_id, NULL, cb, arg);
+    if (v == NULL)
+        return SK_ERR;
+    if (sk_rconn_fail(sc->rc, why, on_script, v) != SK_OK) {
+        free(v);
+        return SK_ERR;
+    }
+    return SK_OK;
+}
+
+/* Run `script` on the item's keys with `args`; cb runs once, later. */
+static int run(struct stock_conn *sc, enum sk_rstock_script script, uint64_t item_id, const char *order_no,
+               size_t nargs, const char *const *args, sk_stock_cb cb, void *arg)
+{
+    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log"};
+    char keybuf[RS_NKEYS][KEY_MAX];
+    const char *keys[RS_NKEYS];
+    size_t nkeys = sk_rstock_scripts[script].nkeys;
+    struct verb *v;
+
+    for (size_t i = 0; i < nkeys; i++) {
+        snprintf(keybuf[i], sizeof(keybuf[i]), "%s:{item:%" PRIu64 "}:%s", sc->rs->prefix, item_id, suffix[i]);
+        keys[i] = keybuf[i];
+    }
+    v = verb_new(script, item_id, order_no, cb, arg);
+    if (v == NULL)
+        return SK_ERR;
+    if (sk_rconn_eval(sc->rc, script, nkeys, keys, nargs, args, on_script, v) != SK_OK) {
+        free(v);
+        return SK_ERR;
+    }
+    return SK_OK;
+}
+
+static int redis_publish(void *conn, const struct sk_stock_item *item, sk_stock_cb cb, void *arg)
+{
+    struct stock_conn *sc = conn;
+    char a[6][24], why[SK_ERRLEN];
+    const char *args[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+
+    if (sc == NULL || item == NULL || cb == NULL)
+        return SK_ERR;
+    why[0] = '\0';
+    if (item->stock <= 0)
+        say(why, "item %" PRIu64 ": stock must be more than 0, not %" PRId64, item->item_id, item->stock);
+    else if (item->per_user_limit < 1)
+        say(why, "item %" PRIu64 ": per-user limit must be at least 1", item->item_id);
+    else if (item->price_cents < 0)
+        say(why, "item %" PRIu64 ": price must not be negative", item->item_id);
+    else if (item->ends_at_ms <= item->starts_at_ms)
+        say(why, "item %" PRIu64 ": the sale must end after it starts", item->item_id);
+    if (why[0] != '\0')
+        return refuse(sc, RS_PUBLISH, item->item_id, cb, arg, why);
+    snprintf(a[0], sizeof(a[0]), "%" PRIu64, item->activity_id);
+    snprintf(a[1], sizeof(a[1]), "%" PRIu32, item->per_user_limit);
+    snprintf(a[2], sizeof(a[2]), "%" PRId64, item->price_cents);
+    snprintf(a[3], sizeof(a[3]), "%" PRId64, item->starts_at_ms);
+    snprintf(a[4], sizeof(a[4]), "%" PRId64, item->ends_at_ms);
+    snprintf(a[5], sizeof(a[5]), "%" PRId64, item->stock);
+    return run(sc, RS_PUBLISH, item->item_id, NULL, 6, args, cb, arg);
+}
+
+static int redis_query(void *conn, uint64_t item_id, sk_stock_cb cb, void *arg)
+{
+    struct stock_conn *sc = conn;
+    if (sc == NULL || cb == NULL)
+        return SK_ERR;
+    return run(sc, RS_QUERY, item_id, NULL, 0, NULL, cb, arg);
+}
+
+static int redis_set_state(void *conn, uint64_t item_id, enum sk_stock_state state, sk_stock_cb cb, void *arg)
+{
+    static const char *const names[] = {
+        [SK_STOCK_OPEN] = "open", [SK_STOCK_PAUSED] = "paused", [SK_STOCK_CLOSED] = "closed"};
+    struct stock_conn *sc = conn;
+    char why[SK_ERRLEN];
+    const char *args[1];
+
+    if (sc == NULL || cb == NULL)
+        return SK_ERR;
+    if ((int)state < SK_STOCK_OPEN || (int)state > SK_STOCK_CLOSED) {
+        say(why, "item %" PRIu64 ": unknown sale state %d", item_id, (int)state);
+        return refuse(sc, RS_SET_STATE, item_id, cb, arg, why);
+    }
+    args[0] = names[state];
+    return run(sc, RS_SET_STATE, item_id, NULL, 1, args, cb, arg);
+}
+
+static int redis_add_units(void *conn, uint64_t item_id, int64_t units, sk_stock_cb cb, void *arg)
+{
+    struct stock_conn *sc = conn;
+    char a[24], why[SK_ERRLEN];
+    const char *args[1] = {a};
+
+    if (sc == NULL || cb == NULL)
+        return SK_ERR;
+    if (units <= 0) {
+        say(why, "item %" PRIu64 ": units to add must be more than 0, not %" PRId64, item_id, units);
+        return refuse(sc, RS_ADD_UNITS, item_id, cb, arg, why);
+    }
+    snprintf(a, sizeof(a), "%" PRId64, units);
+    return run(sc, RS_ADD_UNITS, item_id, NULL, 1, args, cb, arg);
+}
+
+static int order_no_ok(const char *order_no)
+{
+    return order_no != NULL && order_no[0] != '\0' && strlen(order_no) <= ORDER_NO_MAX;
+}
+
+static int redis_reserve(void *conn, const struct sk_reserve_req *req, sk_stock_cb cb, void *arg)
+{
+    struct stock_conn *sc = conn;
+    char a[6][24], why[SK_ERRLEN];
+    const char *args[6] = {a[0], NULL, a[2], a[3], a[4], a[5]};
+
+    if (sc == NULL || req == NULL || cb == NULL)
+        return SK_ERR;
+    if (!order_no_ok(req->order_no)) {
+        say(why, "item %" PRIu64 ": the order number must be 1 to %d bytes", req->item_id, ORDER_NO_MAX);
+        return refuse(sc, RS_RESERVE, req->item_id, cb, arg, why);
+    }
+    snprintf(a[0], sizeof(a[0]), "%" PRIu64, req->user_id);
+    args[1] = req->order_no;
+    snprintf(a[2], sizeof(a[2]), "%" PRId64, req->now_ms);
+    snprintf(a[3], sizeof(a[3]), "%" PRId64, req->expires_at_ms);
+    snprintf(a[4], sizeof(a[4]), "%" PRIu64, req->activity_id);
+    snprintf(a[5], sizeof(a[5]), "%" PRIu64, req->item_id);
+    return run(sc, RS_RESERVE, req->item_id, req->order_no, 6, args, cb, arg);
+}
+
+static int redis_release(void *conn, uint64_t item_id, uint64_t user_id, const char *order_no, sk_stock_cb cb,
+                         void *arg)
+{
+    struct stock_conn *sc = conn;
+    char user[24], why[SK_ERRLEN];
+    const char *args[2] = {order_no, user};
+
+    if (sc == NULL || cb == NULL)
+        return SK_ERR;
+    if (!order_no_ok(order_no)) {
+        say(why, "item %" PRIu64 ": the order number must be 1 to %d bytes", item_id, ORDER_NO_MAX);
+        return refuse(sc, RS_RELEASE, item_id, cb, arg, why);
+    }
+    snprintf(user, sizeof(user), "%" PRIu64, user_id);
+    return run(sc, RS_RELEASE, item_id, order_no, 2, args, cb, arg);
+}
+
+static const struct sk_stock_ops redis_ops = {
+    .size = sizeof(struct sk_stock_ops),
+    .attach = redis_attach,
+    .detach = redis_detach,
+    .ready = redis_ready,
+    .publish = redis_publish,
+    .query = redis_query,
+    .set_state = redis_set_state,
+    .add_units = redis_add_units,
+    .reserve = redis_reserve,
+    .release = redis_release,
+};
+
+SK_PLUGIN_DECLARE = {
+    .abi_major = SK_PLUGIN_ABI_MAJOR,
+    .abi_minor = SK_PLUGIN_ABI_MINOR,
+    .magic = SK_PLUGIN_MAGIC,
+    .name = "redis",
+    .version = PLUGIN_VERSION,
+    .kind = SK_PLUGIN_STOCK,
+    .create = redis_create,
+    .destroy = redis_destroy,
+    .ops = &redis_ops,
+};

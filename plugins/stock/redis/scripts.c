@@ -1,0 +1,149 @@
+/* The Lua scripts of the redis stock plugin; the key layout and reply shape are in
+ * scripts.h. Redis runs each script atomically, so every guarantee written above a
+ * script holds however many daemons and connections run it at the same time.
+ * Numbers travel as decimal strings in ARGV; ids are compared as strings. */
+#include "scripts.h"
+
+/*
+ * publish — KEYS: meta, stock. ARGV: activity_id, limit, price_cents, starts_at_ms,
+ * ends_at_ms, initial.
+ * Guarantees: the first call creates meta (state open, initial) and sets stock to
+ * initial; every later call only rewrites the sale fields (activity, limit, price,
+ * window) and never touches stock, initial or state, so publishing twice (a retry,
+ * a restarted scheduler) never resets a stock that is already selling nor reopens a
+ * paused or closed item. Replies { 0, initial, remaining, 0, state }.
+ */
+static const char publish_lua[] =
+    "local S = {open = 0, paused = 1, closed = 2}\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'activity_id', ARGV[1], 'limit', ARGV[2], 'price_cents', ARGV[3],\n"
+    "             'starts_at_ms', ARGV[4], 'ends_at_ms', ARGV[5], 'state', 'open', 'initial', ARGV[6])\n"
+    "  redis.call('SET', KEYS[2], ARGV[6])\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'activity_id', ARGV[1], 'limit', ARGV[2], 'price_cents', ARGV[3],\n"
+    "             'starts_at_ms', ARGV[4], 'ends_at_ms', ARGV[5])\n"
+    "end\n"
+    "local m = redis.call('HMGET', KEYS[1], 'initial', 'state')\n"
+    "return {0, tonumber(m[1] or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'), 0, S[m[2] or ''] or -1}\n";
+
+/*
+ * query — KEYS: meta, stock. No ARGV. Read only.
+ * Replies { 0, initial, remaining, 0, state }, or { 1, 0, 0, 0, -1 } when the item
+ * is not published.
+ */
+static const char query_lua[] =
+    "local S = {open = 0, paused = 1, closed = 2}\n"
+    "local m = redis.call('HMGET', KEYS[1], 'initial', 'state')\n"
+    "if not m[1] then return {1, 0, 0, 0, -1} end\n"
+    "return {0, tonumber(m[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), 0, S[m[2] or ''] or -1}\n";
+
+/*
+ * set_state — KEYS: meta, stock. ARGV: open|paused|closed.
+ * Guarantees: only the state field of a published item changes (the kill switch
+ * touches nothing else); closed is final: a closed item is never reopened (code 2,
+ * nothing changes). Replies { 0, initial, remaining, 0, new state }, { 1, … } when
+ * the item is not published.
+ */
+static const char set_state_lua[] =
+    "local S = {open = 0, paused = 1, closed = 2}\n"
+    "local m = redis.call('HMGET', KEYS[1], 'initial', 'state')\n"
+    "if not m[1] then return {1, 0, 0, 0, -1} end\n"
+    "local left = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "if m[2] == 'closed' and ARGV[1] ~= 'closed' then return {2, tonumber(m[1]), left, 0, 2} end\n"
+    "redis.call('HSET', KEYS[1], 'state', ARGV[1])\n"
+    "return {0, tonumber(m[1]), left, 0, S[ARGV[1]]}\n";
+
+/*
+ * add_units — KEYS: meta, stock. ARGV: units (> 0, checked by the caller).
+ * Guarantees: stock and initial of a published item both grow by exactly `units`
+ * (INCRBY on the live values, never a SET), so units reserved + units left =
+ * initial still holds and no concurrent reservation is lost. Replies { 0, initial,
+ * remaining, 0, state }, { 1, … } when the item is not published (nothing changes).
+ */
+static const char add_units_lua[] = "local S = {open = 0, paused = 1, closed = 2}\n"
+                                    "local state = redis.call('HGET', KEYS[1], 'state')\n"
+                                    "if not state then return {1, 0, 0, 0, -1} end\n"
+                                    "local initial = redis.call('HINCRBY', KEYS[1], 'initial', ARGV[1])\n"
+                                    "local left = redis.call('INCRBY', KEYS[2], ARGV[1])\n"
+                                    "return {0, initial, left, 0, S[state] or -1}\n";
+
+/*
+ * reserve — KEYS: meta, stock, buyers, orders, log. ARGV: user_id, order_no, now_ms,
+ * expires_at_ms, activity_id, item_id.
+ * Guarantees, in this order: a retry of an order number that already holds a unit
+ * for this buyer answers RESERVED again without taking a second unit (code 7 if the
+ * number belongs to another buyer); the item is published for this activity and
+ * open (else NOT_ON_SALE 6 / PAUSED 5); now is in [starts_at, ends_at) (else
+ * NOT_STARTED 3 / ENDED 4); the buyer holds fewer units than the limit (else
+ * LIMIT_REACHED 2); a unit is left (else SOLD_OUT 1). Only then, all at once: stock
+ * -1, the buyer's count +1, orders[order_no] = user_id, and one entry appended to
+ * the log stream. A refusal changes nothing. Never oversells: the stock never goes
+ * below zero. Replies { outcome, initial, remaining, units the buyer holds, state }.
+ */
+static const char reserve_lua[] =
+    "local S = {open = 0, paused = 1, closed = 2}\n"
+    "local m = redis.call('HMGET', KEYS[1], 'state', 'starts_at_ms', 'ends_at_ms', 'limit', 'activity_id',\n"
+    "                     'price_cents', 'initial')\n"
+    "if not m[1] or m[5] ~= ARGV[5] then return {6, 0, 0, 0, -1} end\n"
+    "local initial = tonumber(m[7])\n"
+    "local left = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "local held = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')\n"
+    "local st = S[m[1]] or -1\n"
+    "local owner = redis.call('HGET', KEYS[4], ARGV[2])\n"
+    "if owner then\n"
+    "  if owner == ARGV[1] then return {0, initial, left, held, st} end\n"
+    "  return {7, initial, left, held, st}\n"
+    "end\n"
+    "if m[1] == 'paused' then return {5, initial, left, held, st} end\n"
+    "if m[1] ~= 'open' then return {6, initial, left, held, st} end\n"
+    "local now = tonumber(ARGV[3])\n"
+    "if now < tonumber(m[2]) then return {3, initial, left, held, st} end\n"
+    "if now >= tonumber(m[3]) then return {4, initial, left, held, st} end\n"
+    "if held >= tonumber(m[4]) then return {2, initial, left, held, st} end\n"
+    "if left <= 0 then return {1, initial, left, held, st} end\n"
+    "left = redis.call('DECR', KEYS[2])\n"
+    "held = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)\n"
+    "redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])\n"
+    "redis.call('XADD', KEYS[5], '*', 'order_no', ARGV[2], 'user_id', ARGV[1], 'activity_id', m[5],\n"
+    "           'item_id', ARGV[6], 'price_cents', m[6], 'reserved_at_ms', ARGV[3], 'expires_at_ms', ARGV[4])\n"
+    "return {0, initial, left, held, st}\n";
+
+/*
+ * release — KEYS: meta, stock, buyers, orders. ARGV: order_no, user_id.
+ * Guarantees: the unit of an order goes back exactly once: only when order_no is
+ * still in orders (then HDEL, stock +1, the buyer's count -1, the buyer's field
+ * deleted at 0); any later call, or a call for an unknown order, changes nothing.
+ * An order of another buyer is refused (code 7, nothing changes). Works in every
+ * state, as a closed order's unit goes back even after the sale. Replies { 0,
+ * initial, remaining, units the buyer holds, state }.
+ */
+static const char release_lua[] = "local S = {open = 0, paused = 1, closed = 2}\n"
+                                  "local m = redis.call('HMGET', KEYS[1], 'initial', 'state')\n"
+                                  "local initial = tonumber(m[1] or '0')\n"
+                                  "local st = S[m[2] or ''] or -1\n"
+                                  "local owner = redis.call('HGET', KEYS[4], ARGV[1])\n"
+                                  "if not owner then\n"
+                                  "  return {0, initial, tonumber(redis.call('GET', KEYS[2]) or '0'),\n"
+                                  "          tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0'), st}\n"
+                                  "end\n"
+                                  "if owner ~= ARGV[2] then\n"
+                                  "  return {7, initial, tonumber(redis.call('GET', KEYS[2]) or '0'),\n"
+                                  "          tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0'), st}\n"
+                                  "end\n"
+                                  "redis.call('HDEL', KEYS[4], ARGV[1])\n"
+                                  "local left = redis.call('INCR', KEYS[2])\n"
+                                  "local held = redis.call('HINCRBY', KEYS[3], owner, -1)\n"
+                                  "if held <= 0 then\n"
+                                  "  redis.call('HDEL', KEYS[3], owner)\n"
+                                  "  held = 0\n"
+                                  "end\n"
+                                  "return {0, initial, left, held, st}\n";
+
+const struct sk_rstock_script_def sk_rstock_scripts[RS_NSCRIPTS] = {
+    [RS_PUBLISH] = {.name = "publish", .text = publish_lua, .nkeys = 2},
+    [RS_QUERY] = {.name = "query", .text = query_lua, .nkeys = 2},
+    [RS_SET_STATE] = {.name = "set_state", .text = set_state_lua, .nkeys = 2},
+    [RS_ADD_UNITS] = {.name = "add_units", .text = add_units_lua, .nkeys = 2},
+    [RS_RESERVE] = {.name = "reserve", .text = reserve_lua, .nkeys = 5},
+    [RS_RELEASE] = {.name = "release", .text = release_lua, .nkeys = 4},
+};

@@ -1,0 +1,47 @@
+/*
+ * The Lua scripts of the redis stock plugin: one script per verb, so that every
+ * verb is one atomic round trip (EVALSHA, EVAL when the server lost the script).
+ *
+ * Key layout (see docs/plugins.md): every key of an item carries the hash tag
+ * {item:<id>}, so that all keys of one item land on one Redis Cluster slot and a
+ * script may touch them together.
+ *
+ *   <prefix>:{item:<id>}:meta    hash: activity_id, limit, price_cents, starts_at_ms,
+ *                                ends_at_ms, state (open|paused|closed), initial
+ *   <prefix>:{item:<id>}:stock   string: units left
+ *   <prefix>:{item:<id>}:buyers  hash: user_id -> units held
+ *   <prefix>:{item:<id>}:orders  hash: order_no -> user_id, one entry per held unit
+ *   <prefix>:{item:<id>}:log     stream: one entry per reservation
+ *
+ * Every script answers the same shape, an array of five integers:
+ *   { code, initial, remaining, user_count, state }
+ * where state is 0 open, 1 paused, 2 closed, -1 unknown (item not published), and
+ * code is the script's own (see each script in scripts.c and RS_CODE_* below).
+ */
+#ifndef SK_RSTOCK_SCRIPTS_H
+#define SK_RSTOCK_SCRIPTS_H
+
+#include <stddef.h>
+
+enum sk_rstock_script { RS_PUBLISH = 0, RS_QUERY, RS_SET_STATE, RS_ADD_UNITS, RS_RESERVE, RS_RELEASE, RS_NSCRIPTS };
+
+/* The keys of one item, in the order every script expects them in KEYS. */
+enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS, RS_KEY_LOG, RS_NKEYS };
+
+/* Codes of the first reply element besides the reserve outcomes (which are the
+ * values of enum sk_reserve_outcome, 0..6). */
+#define RS_CODE_OK 0
+#define RS_CODE_NOT_PUBLISHED 1   /* query, set_state, add_units */
+#define RS_CODE_CLOSED_FOR_GOOD 2 /* set_state: a closed item cannot be reopened */
+#define RS_CODE_OTHER_BUYER 7     /* reserve, release: the order number belongs to someone else */
+
+struct sk_rstock_script_def {
+    const char *name; /* for logs: "reserve" */
+    const char *text; /* the Lua source; static */
+    size_t nkeys;     /* how many of the item's keys it takes, from RS_KEY_META on */
+};
+
+/* Indexed by enum sk_rstock_script. Static data. */
+extern const struct sk_rstock_script_def sk_rstock_scripts[RS_NSCRIPTS];
+
+#endif
