@@ -91,7 +91,8 @@ int sk_catalog_replace(struct sk_catalog *c, const struct sk_activity *acts, siz
         ca->n_items = a->n_items;
         n_items += a->n_items;
     }
-    qsort(s->activities, s->n_activities, sizeof(*s->activities), cmp_activity);
+    if (s->n_activities > 1)
+        qsort(s->activities, s->n_activities, sizeof(*s->activities), cmp_activity);
     if (n_items > 0 && (s->items_by_id = calloc(n_items, sizeof(*s->items_by_id))) == NULL)
         goto fail;
     for (size_t i = 0; i < s->n_activities; i++) {
@@ -113,7 +114,8 @@ int sk_catalog_replace(struct sk_catalog *c, const struct sk_activity *acts, siz
         }
     }
     s->n_items = k;
-    qsort(s->items_by_id, s->n_items, sizeof(*s->items_by_id), cmp_item);
+    if (s->n_items > 1)
+        qsort(s->items_by_id, s->n_items, sizeof(*s->items_by_id), cmp_item);
 
     atomic_store(&c->current, s);
     old->retired_at_ms = now_ms;

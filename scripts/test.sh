@@ -16,10 +16,13 @@ scripts/deps.sh
 step "autogen"
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 
+# Stop at the end only what this run started (a developer's running stack stays).
 started_stack=0
-if ! scripts/stack.sh status | grep -q 'redis: up' || ! scripts/stack.sh status | grep -q 'mariadb: up'; then
-    started_stack=1
-fi
+status=$(scripts/stack.sh status)
+case "$status" in
+*"redis: up"*"mariadb: up"*) ;;
+*) started_stack=1 ;;
+esac
 cleanup() {
     if [ $started_stack = 1 ]; then scripts/stack.sh stop || true; fi
 }

@@ -24,8 +24,9 @@ plugins:
   stock: {name: redis, config: {host: 127.0.0.1, port: $SK_TEST_REDIS_PORT, db: 14}}
 YAML
 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --suppressions="$ROOT/tests/valgrind.supp" \
     --show-leak-kinds=definite --log-file="$WORK/valgrind.log" \
-    "$BUILD/core/.libs/seckilld" -c "$WORK/seckilld.yaml" 2>"$WORK/daemon.log" &
+    "$BUILD/core/seckilld" -c "$WORK/seckilld.yaml" 2>"$WORK/daemon.log" &
 PID=$!
 for _ in $(seq 1 300); do
     curl -fsS "http://127.0.0.1:$CP/healthz" >/dev/null 2>&1 && break
