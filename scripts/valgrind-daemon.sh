@@ -43,4 +43,7 @@ status=0; wait $PID || status=$?
 if [ $status -ne 0 ]; then
     echo "valgrind: seckilld exited with $status"; cat "$WORK/valgrind.log"; tail -n 30 "$WORK/daemon.log"; exit 1
 fi
-echo "valgrind: clean start, requests and graceful shutdown"
+if ! grep -q "\[daemon\] stopped" "$WORK/daemon.log"; then
+    echo "valgrind: seckilld did not go through its graceful stop"; tail -n 30 "$WORK/daemon.log"; exit 1
+fi
+echo "valgrind: clean start, requests and graceful shutdown ($(grep -c . "$WORK/daemon.log") log lines, no errors, no definite leaks)"
