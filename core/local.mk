@@ -7,7 +7,7 @@ core_libseckillcore_la_SOURCES = \
 	core/order_no.c core/order_no.h \
 	core/catalog.c core/catalog.h \
 	core/client/client_api.c core/client/client_api.h \
-	core/client/catalog_views.c core/client/reserve.c \
+	core/client/catalog_views.c core/client/reserve.c core/client/orders.c \
 	core/timeutil.c core/timeutil.h \
 	core/config.c core/config.h \
 	core/metrics.c core/metrics.h \

@@ -2,6 +2,7 @@
 #include "order_no.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -35,7 +36,7 @@ static int random_bytes(unsigned char *out, size_t n)
     return SK_OK;
 }
 
-int sk_order_no_new(int64_t now_ms, char *out)
+int sk_order_no_new(int64_t now_ms, uint64_t item_id, char *out)
 {
     unsigned char b[16];
     uint64_t t = (uint64_t)now_ms;
@@ -47,7 +48,7 @@ int sk_order_no_new(int64_t now_ms, char *out)
         return SK_ERR;
     /* 128 bits → 26 base32 digits, the first carrying only 3 bits */
     int bit = -2; /* 130 bits of output, the top 2 are zero */
-    for (int c = 0; c < SK_ORDER_NO_LEN; c++) {
+    for (int c = 0; c < SK_ULID_LEN; c++) {
         unsigned v = 0;
         for (int k = 0; k < 5; k++, bit++) {
             v <<= 1;
@@ -56,16 +57,26 @@ int sk_order_no_new(int64_t now_ms, char *out)
         }
         out[c] = crockford[v];
     }
-    out[SK_ORDER_NO_LEN] = '\0';
+    snprintf(out + SK_ULID_LEN, SK_ORDER_NO_MAX + 1 - SK_ULID_LEN, "-%llu", (unsigned long long)item_id);
     return SK_OK;
 }
 
-int sk_order_no_valid(const char *s, size_t len)
+int sk_order_no_parse(const char *s, size_t len, uint64_t *item_id)
 {
-    if (len != SK_ORDER_NO_LEN || s[0] > '7')
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (memchr(crockford, s[i], 32) == NULL)
-            return 0;
-    return 1;
+    uint64_t id = 0;
+    if (len < SK_ULID_LEN + 2 || len > SK_ORDER_NO_MAX || s[0] > '7' || s[SK_ULID_LEN] != '-')
+        return SK_ERR;
+    for (size_t i = 0; i < SK_ULID_LEN; i++)
+        if (s[i] == '\0' || memchr(crockford, s[i], 32) == NULL)
+            return SK_ERR;
+    for (size_t i = SK_ULID_LEN + 1; i < len; i++) {
+        uint64_t digit = (uint64_t)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || id > UINT64_MAX / 10 || (id == UINT64_MAX / 10 && digit > UINT64_MAX % 10))
+            return SK_ERR;
+        id = id * 10 + digit;
+    }
+    if (id == 0)
+        return SK_ERR;
+    *item_id = id;
+    return SK_OK;
 }

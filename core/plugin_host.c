@@ -205,7 +205,7 @@ static int check_desc(const struct sk_loaded_plugin *p, const struct sk_plugin_c
     if (kind == SK_PLUGIN_STOCK) {
         const struct sk_stock_ops *o = d->ops;
         if (!o->attach || !o->detach || !o->ready || !o->publish || !o->query || !o->set_state || !o->add_units ||
-            !o->reserve || !o->release) {
+            !o->reserve || !o->release || !o->get_order) {
             say(err, "%s: plugin \"%s\" leaves verbs of its stock ops table empty", p->path, d->name);
             return SK_ERR;
         }

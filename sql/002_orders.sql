@@ -4,7 +4,7 @@
 CREATE TABLE IF NOT EXISTS orders (
     id              BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     -- Made by the daemon at reservation time and given to the buyer at once.
-    order_no        VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    order_no        VARCHAR(48) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     activity_id     BIGINT UNSIGNED NOT NULL,
     item_id         BIGINT UNSIGNED NOT NULL,
     user_id         BIGINT UNSIGNED NOT NULL,

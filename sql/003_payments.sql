@@ -3,8 +3,8 @@
 
 CREATE TABLE IF NOT EXISTS payments (
     id              BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-    order_no        VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    gateway         VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    order_no        VARCHAR(48) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    gateway         VARCHAR(48) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     -- The gateway's own number for the trade (Alipay trade_no), once known.
     trade_no        VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
     -- The buyer's Idempotency-Key header of the confirm call.
@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS refunds (
     -- Our request number at the gateway (Alipay out_request_no): retrying a refund
     -- with the same number never refunds twice at the gateway.
     refund_no       VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    order_no        VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    gateway         VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    order_no        VARCHAR(48) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    gateway         VARCHAR(48) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     amount_cents    BIGINT NOT NULL,
     status          ENUM('pending','succeeded','failed') NOT NULL DEFAULT 'pending',
     reason          VARCHAR(256) NULL,

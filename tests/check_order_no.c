@@ -1,4 +1,4 @@
-/* Order numbers (core/order_no.c): shape, time order, uniqueness. */
+/* Order numbers (core/order_no.c): shape, item id, time order, uniqueness. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +14,48 @@ static int cmp(const void *a, const void *b)
 
 START_TEST(shape)
 {
-    char no[SK_ORDER_NO_LEN + 1];
-    ck_assert_int_eq(sk_order_no_new(1795600800123LL, no), SK_OK);
-    ck_assert_int_eq(strlen(no), SK_ORDER_NO_LEN);
-    ck_assert(sk_order_no_valid(no, strlen(no)));
+    char no[SK_ORDER_NO_MAX + 1];
+    uint64_t item = 0;
+    ck_assert_int_eq(sk_order_no_new(1795600800123LL, 12, no), SK_OK);
+    ck_assert_int_eq(strlen(no), SK_ULID_LEN + 3);
+    ck_assert_str_eq(no + SK_ULID_LEN, "-12");
+    ck_assert_int_eq(sk_order_no_parse(no, strlen(no), &item), SK_OK);
+    ck_assert_int_eq(item, 12);
     /* the first 10 characters are the 48-bit millisecond clock (ULID layout),
      * computed independently (Python: the base32 digits of 1795600800123 << 80) */
     ck_assert_int_eq(strncmp(no, "01M892BPBV", 10), 0);
-    ck_assert(!sk_order_no_valid("01M892BPBV", 10));
-    ck_assert(!sk_order_no_valid("01KAWFDXMVIIIIIIIIIIIIIIII", 26)); /* I is not Crockford */
-    ck_assert(!sk_order_no_valid("81KAWFDXMV0000000000000000", 26)); /* > 128 bits */
+
+    ck_assert_int_eq(sk_order_no_new(1795600800123LL, UINT64_MAX, no), SK_OK);
+    ck_assert_int_eq(strlen(no), SK_ORDER_NO_MAX);
+    ck_assert_int_eq(sk_order_no_parse(no, strlen(no), &item), SK_OK);
+    ck_assert(item == UINT64_MAX);
+}
+END_TEST
+
+START_TEST(parse_refuses)
+{
+    static const char *bad[] = {
+        "",
+        "01M892BPBV",
+        "01M892BPBVAAAAAAAAAAAAAAAA",        /* no item */
+        "01M892BPBVAAAAAAAAAAAAAAAA-",       /* empty item */
+        "01M892BPBVAAAAAAAAAAAAAAAA-0",      /* item 0 */
+        "01M892BPBVAAAAAAAAAAAAAAAA-1x",
+        "01M892BPBVAAAAAAAAAAAAAAAA_1",
+        "01M892BPBVIIIIIIIIIIIIIIII-1",      /* I is not Crockford */
+        "81M892BPBVAAAAAAAAAAAAAAAA-1",      /* more than 128 bits */
+        "01M892BPBVAAAAAAAAAAAAAAAA-18446744073709551616", /* item overflows */
+        "01M892BPBVAAAAAAAAAAAAAAAA-123456789012345678901",
+        "../../etc/passwd",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t item = 77;
+        ck_assert_msg(sk_order_no_parse(bad[i], strlen(bad[i]), &item) == SK_ERR, "accepted %s", bad[i]);
+        ck_assert_int_eq(item, 77);
+    }
+    uint64_t item = 77;
+    ck_assert_int_eq(sk_order_no_parse("01M892BPBVAAAAAAAAAAAAAAAA-5", 28, &item), SK_OK);
+    ck_assert_int_eq(item, 5);
 }
 END_TEST
 
@@ -33,8 +65,8 @@ START_TEST(sorted_by_time_and_unique)
     char **nos = malloc(N * sizeof(*nos));
     ck_assert_ptr_nonnull(nos);
     for (int i = 0; i < N; i++) {
-        nos[i] = malloc(SK_ORDER_NO_LEN + 1);
-        ck_assert_int_eq(sk_order_no_new(1795600800000LL + i / 100, nos[i]), SK_OK);
+        nos[i] = malloc(SK_ORDER_NO_MAX + 1);
+        ck_assert_int_eq(sk_order_no_new(1795600800000LL + i / 100, 1, nos[i]), SK_OK);
         if (i >= 100)
             ck_assert_int_lt(strncmp(nos[i - 100], nos[i], 10), 0); /* a later ms sorts later */
     }
@@ -52,6 +84,7 @@ int main(void)
     Suite *s = suite_create("order_no");
     TCase *tc = tcase_create("ulid");
     tcase_add_test(tc, shape);
+    tcase_add_test(tc, parse_refuses);
     tcase_add_test(tc, sorted_by_time_and_unique);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

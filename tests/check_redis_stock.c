@@ -157,6 +157,8 @@ struct res {
     int calls;
     int status;
     struct sk_stock_reply r;
+    struct sk_stock_order order; /* a copy of r.order (valid only in the callback) */
+    int has_order;
     char err[SK_ERRLEN];
 };
 
@@ -170,6 +172,10 @@ static void on_res(void *arg, int status, const struct sk_stock_reply *reply, co
         ck_assert_ptr_nonnull(reply);
         ck_assert_ptr_null(err);
         x->r = *reply;
+        x->has_order = reply->order != NULL;
+        if (reply->order)
+            x->order = *reply->order;
+        x->r.order = NULL;
     } else {
         ck_assert_ptr_null(reply);
         ck_assert_ptr_nonnull(err);
@@ -680,6 +686,7 @@ START_TEST(release_exactly_once)
 
     x = release(&e, 112, 5, "o112-5-1");
     OK(x);
+    ck_assert_int_eq(x.r.changed, 1);
     ck_assert_int_eq(x.r.remaining, 2);
     ck_assert_int_eq(x.r.user_count, 0);
     ck_assert_int_eq(x.r.initial, 3);
@@ -689,12 +696,14 @@ START_TEST(release_exactly_once)
     for (int i = 0; i < 2; i++) {
         x = release(&e, 112, 5, "o112-5-1");
         OK(x);
+        ck_assert_int_eq(x.r.changed, 0);
         ck_assert_int_eq(x.r.remaining, 2);
     }
     ck_assert_int_eq(stock_left(&e, 112), 2);
     /* An order nobody holds: a no-op. */
     x = release(&e, 112, 5, "never-reserved");
     OK(x);
+    ck_assert_int_eq(x.r.changed, 0);
     ck_assert_int_eq(stock_left(&e, 112), 2);
     /* Another buyer's order: refused, nothing changes. */
     x = release(&e, 112, 5, "o112-6-1");
@@ -705,6 +714,67 @@ START_TEST(release_exactly_once)
     /* The freed slot can buy again (limit 1). */
     ck_assert_int_eq(reserve(&e, 112, 5, 2).r.outcome, SK_RESERVED);
     ck_assert_int_eq(hlen(&e, "orders", 112) + stock_left(&e, 112), 3);
+    down(&e);
+}
+END_TEST
+
+static struct res get_order(struct env *e, uint64_t item_id, const char *order_no)
+{
+    struct res x;
+    RUN(e, x, e->ops->get_order(e->conn, item_id, order_no, on_res, &x));
+    return x;
+}
+
+/* A held order can be read back; the buyer's seq grows with every unit and is never
+ * reused after a release, so (activity, item, user, seq) names one unit for good. */
+START_TEST(get_order_and_seq)
+{
+    struct env e;
+    struct res x;
+    up(&e, "");
+    struct sk_stock_item it = item(114, 5, 2);
+    publish(&e, &it);
+    int64_t now = sk_now_ms();
+    x = reserve_at(&e, 114, 9, 1, now);
+    ck_assert_int_eq(x.r.outcome, SK_RESERVED);
+    ck_assert(x.has_order);
+    ck_assert_int_eq(x.order.seq, 1);
+
+    x = get_order(&e, 114, "o114-9-1");
+    OK(x);
+    ck_assert(x.has_order);
+    ck_assert_int_eq(x.order.user_id, 9);
+    ck_assert_int_eq(x.order.activity_id, ACT);
+    ck_assert_int_eq(x.order.item_id, 114);
+    ck_assert_int_eq(x.order.seq, 1);
+    ck_assert_int_eq(x.order.price_cents, 990);
+    ck_assert_int_eq(x.order.reserved_at_ms, now);
+    ck_assert_int_eq(x.order.expires_at_ms, now + 900000);
+
+    /* a retry with the same number answers the same order, no second unit */
+    x = reserve_at(&e, 114, 9, 1, now + 5);
+    ck_assert_int_eq(x.r.outcome, SK_RESERVED);
+    ck_assert_int_eq(x.order.seq, 1);
+    ck_assert_int_eq(x.order.reserved_at_ms, now);
+    ck_assert_int_eq(stock_left(&e, 114), 4);
+
+    ck_assert_int_eq(reserve(&e, 114, 9, 2).order.seq, 2);
+    x = release(&e, 114, 9, "o114-9-1");
+    ck_assert_int_eq(x.r.changed, 1);
+    x = get_order(&e, 114, "o114-9-1");
+    OK(x);
+    ck_assert(!x.has_order); /* released: the store no longer holds it */
+    /* the freed slot buys again with a new seq, never 1 again */
+    x = reserve(&e, 114, 9, 3);
+    ck_assert_int_eq(x.r.outcome, SK_RESERVED);
+    ck_assert_int_eq(x.order.seq, 3);
+
+    x = get_order(&e, 114, "never-reserved");
+    OK(x);
+    ck_assert(!x.has_order);
+    x = get_order(&e, 999, "o999-1-1"); /* an item never published */
+    OK(x);
+    ck_assert(!x.has_order);
     down(&e);
 }
 END_TEST
@@ -731,11 +801,11 @@ START_TEST(reservation_log)
         snprintf(want_user, sizeof(want_user), "%zu", 21 + i);
         snprintf(want_at, sizeof(want_at), "%" PRId64, now + (int64_t)i);
         snprintf(want_exp, sizeof(want_exp), "%" PRId64, now + (int64_t)i + 900000);
-        const char *want[][2] = {{"order_no", want_order},   {"user_id", want_user}, {"activity_id", "77"},
-                                 {"item_id", "113"},         {"price_cents", "990"}, {"reserved_at_ms", want_at},
-                                 {"expires_at_ms", want_exp}};
-        ck_assert_int_eq(fields->elements, 14);
-        for (size_t f = 0; f < 7; f++) {
+        const char *want[][2] = {{"order_no", want_order}, {"user_id", want_user},       {"activity_id", "77"},
+                                 {"item_id", "113"},       {"seq", "1"},                 {"price_cents", "990"},
+                                 {"reserved_at_ms", want_at}, {"expires_at_ms", want_exp}};
+        ck_assert_int_eq(fields->elements, 16);
+        for (size_t f = 0; f < 8; f++) {
             ck_assert_str_eq(fields->element[2 * f]->str, want[f][0]);
             ck_assert_str_eq(fields->element[2 * f + 1]->str, want[f][1]);
         }
@@ -1176,6 +1246,7 @@ int main(void)
     tcase_add_test(verbs, not_on_sale);
     tcase_add_test(verbs, add_units_adds);
     tcase_add_test(verbs, release_exactly_once);
+    tcase_add_test(verbs, get_order_and_seq);
     tcase_add_test(verbs, reservation_log);
     suite_add_tcase(s, verbs);
     TCase *load = tcase_create("concurrency");

@@ -235,7 +235,7 @@ static void publish_activity(struct sk_http_req *req)
 {
     struct sk_activity a;
     char err[SK_ERRLEN];
-    int empty = 0;
+    int empty = 0, at_given = 0;
     int64_t now = sk_now_ms(), at = now;
     struct sk_db *db;
     json_t *body = sk_http_json_body(req, 1, &empty);
@@ -249,7 +249,8 @@ static void publish_activity(struct sk_http_req *req)
                 sk_http_error(req, 400, "bad_request", "%s: unknown field", key);
                 goto out_body;
             }
-            if (!json_is_null(v) && (!json_is_string(v) || sk_time_parse(json_string_value(v), &at) != SK_OK)) {
+            at_given = !json_is_null(v);
+            if (at_given && (!json_is_string(v) || sk_time_parse(json_string_value(v), &at) != SK_OK)) {
                 sk_http_error(req, 400, "bad_request",
                               "at: must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\"");
                 goto out_body;
@@ -266,7 +267,8 @@ static void publish_activity(struct sk_http_req *req)
         sk_http_error(req, 400, "bad_request", "ends_at: the activity has already ended");
         goto out;
     }
-    if (at > a.starts_at_ms) {
+    /* A time given must not be after the start; "now" may be (the sale opens at once). */
+    if (at_given && at > a.starts_at_ms) {
         sk_http_error(req, 400, "bad_request", "at: must not be after starts_at");
         goto out;
     }

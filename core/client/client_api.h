@@ -23,10 +23,11 @@ void sk_client_api_init(struct sk_daemon *d);
  * answers 401 unauthorized itself. */
 int sk_client_authorize(struct sk_http_req *req);
 
-/* Handlers, one file each (catalog_views.c, reserve.c). */
+/* Handlers (catalog_views.c, reserve.c, orders.c). */
 void sk_client_list_activities(struct sk_http_req *req);
 void sk_client_get_activity(struct sk_http_req *req);
 void sk_client_get_item(struct sk_http_req *req);
 void sk_client_reserve(struct sk_http_req *req);
+void sk_client_get_order(struct sk_http_req *req);
 
 #endif

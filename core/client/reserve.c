@@ -53,7 +53,7 @@ struct pending {
     struct sk_http_req *req;
     uint64_t activity_id, item_id;
     int64_t expires_at_ms;
-    char order_no[SK_ORDER_NO_LEN + 1];
+    char order_no[SK_ORDER_NO_MAX + 1];
 };
 
 static void mark_stock(struct sk_daemon *d, uint64_t item_id, int64_t remaining, int sold_out)
@@ -184,7 +184,7 @@ void sk_client_reserve(struct sk_http_req *req)
     }
 
     struct pending *p = malloc(sizeof(*p));
-    if (p == NULL || sk_order_no_new(now, p->order_no) != SK_OK) {
+    if (p == NULL || sk_order_no_new(now, item_id, p->order_no) != SK_OK) {
         free(p);
         count(OUT_ERROR);
         sk_http_error(req, 500, "internal", "cannot make an order number");

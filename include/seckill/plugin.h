@@ -149,6 +149,18 @@ enum sk_reserve_outcome {
     SK_NOT_ON_SALE = 6,     /* the item is not published (or cancelled) */
 };
 
+/* A reservation as the stock store keeps it until the order pipeline owns it. */
+struct sk_stock_order {
+    uint64_t user_id;
+    uint64_t activity_id;
+    uint64_t item_id;
+    uint32_t seq;           /* the buyer's n-th unit of this item, from 1; never reused,
+                               so (activity, item, user, seq) names one unit for good */
+    int64_t price_cents;
+    int64_t reserved_at_ms;
+    int64_t expires_at_ms;
+};
+
 /* A verb's result. Valid only during the callback. */
 struct sk_stock_reply {
     enum sk_reserve_outcome outcome; /* reserve only */
@@ -156,6 +168,10 @@ struct sk_stock_reply {
     int64_t remaining;      /* units left after the verb */
     uint32_t user_count;    /* reserve: units this buyer now holds */
     enum sk_stock_state state;
+    int changed;            /* release: 1 if the unit came back now, 0 if it already had
+                               (or the order was unknown) */
+    const struct sk_stock_order *order; /* get_order: the order, NULL when the store
+                               does not hold it; reserve: the new order when RESERVED */
 };
 
 /* Completion of every stock verb. status is SK_OK or SK_ERR (then `err` says why and
@@ -194,6 +210,8 @@ struct sk_stock_ops {
      * per order however often it is called. */
     int (*release)(void *conn, uint64_t item_id, uint64_t user_id, const char *order_no, sk_stock_cb cb,
                    void *arg);
+    /* Read a reservation the store still holds (reply->order, NULL if unknown). */
+    int (*get_order)(void *conn, uint64_t item_id, const char *order_no, sk_stock_cb cb, void *arg);
 };
 
 /* ------------------------------------------------------------------------- */

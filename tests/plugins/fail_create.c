@@ -68,6 +68,11 @@ static int t_release(void *conn, uint64_t item_id, uint64_t user_id, const char 
     return SK_ERR;
 }
 
+static int t_get_order(void *conn, uint64_t item_id, const char *order_no, sk_stock_cb cb, void *arg)
+{
+    return SK_ERR;
+}
+
 static const struct sk_stock_ops ops = {
     .size = sizeof(struct sk_stock_ops),
     .attach = t_attach,
@@ -79,6 +84,7 @@ static const struct sk_stock_ops ops = {
     .add_units = t_add_units,
     .reserve = t_reserve,
     .release = t_release,
+    .get_order = t_get_order,
 };
 
 SK_PLUGIN_DECLARE = {

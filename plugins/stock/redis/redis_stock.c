@@ -292,17 +292,22 @@ static enum sk_stock_state state_of(long long code)
     return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;
 }
 
-/* The scripts answer { code, initial, remaining, user_count, state }. */
-static int parse_reply(const redisReply *r, long long *code, struct sk_stock_reply *out)
+/* The scripts answer { code, initial, remaining, user_count, state, … } (scripts.h):
+ * reserve and get_order add six order fields, release adds `changed`. */
+static int parse_reply(const redisReply *r, long long *code, struct sk_stock_reply *out, long long *extra,
+                       size_t *nextra)
 {
     long long v[5];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 5 || r->elements > 5 + 6)
         return SK_ERR;
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < r->elements; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER)
             return SK_ERR;
+    for (size_t i = 0; i < 5; i++)
         v[i] = r->element[i]->integer;
-    }
+    *nextra = r->elements - 5;
+    for (size_t i = 0; i < *nextra; i++)
+        extra[i] = r->element[5 + i]->integer;
     *code = v[0];
     out->outcome = SK_RESERVED;
     out->initial = v[1];
@@ -312,19 +317,35 @@ static int parse_reply(const redisReply *r, long long *code, struct sk_stock_rep
     return SK_OK;
 }
 
+/* The six order fields { user, seq, activity, price, reserved_at, expires_at }. */
+static void fill_order(struct sk_stock_order *o, uint64_t item_id, const long long *f)
+{
+    o->user_id = (uint64_t)f[0];
+    o->seq = f[1] < 0 ? 0 : f[1] > UINT32_MAX ? UINT32_MAX : (uint32_t)f[1];
+    o->activity_id = (uint64_t)f[2];
+    o->item_id = item_id;
+    o->price_cents = f[3];
+    o->reserved_at_ms = f[4];
+    o->expires_at_ms = f[5];
+}
+
 static void on_script(void *arg, const redisReply *reply, const char *err)
 {
     struct verb *v = arg;
     struct sk_stock_reply out = {0};
+    struct sk_stock_order order;
     char msg[SK_ERRLEN];
-    long long code = 0;
+    long long code = 0, extra[6];
+    size_t nextra = 0;
     const char *fail = NULL;
 
     if (reply == NULL) {
         fail = err;
         goto out;
     }
-    if (parse_reply(reply, &code, &out) != SK_OK) {
+    if (parse_reply(reply, &code, &out, extra, &nextra) != SK_OK ||
+        ((v->script == RS_RESERVE || v->script == RS_GET_ORDER) && nextra != 6) ||
+        (v->script == RS_RELEASE && nextra != 1)) {
         say(msg, "redis gave an unexpected answer to %s of item %" PRIu64, sk_rstock_scripts[v->script].name,
             v->item_id);
         fail = msg;
@@ -339,6 +360,18 @@ static void on_script(void *arg, const redisReply *reply, const char *err)
             fail = msg;
         } else {
             out.outcome = (enum sk_reserve_outcome)code;
+            if (code == SK_RESERVED) {
+                fill_order(&order, v->item_id, extra);
+                out.order = &order;
+            }
+        }
+    } else if (v->script == RS_GET_ORDER) {
+        if (code == RS_CODE_OK) {
+            fill_order(&order, v->item_id, extra);
+            out.order = &order;
+        } else if (code != RS_CODE_NO_ORDER) {
+            say(msg, "redis gave an unknown code %lld to get_order of item %" PRIu64, code, v->item_id);
+            fail = msg;
         }
     } else if (code == RS_CODE_NOT_PUBLISHED && v->script != RS_PUBLISH && v->script != RS_RELEASE) {
         say(msg, "item %" PRIu64 " is not published", v->item_id);
@@ -350,6 +383,8 @@ static void on_script(void *arg, const redisReply *reply, const char *err)
         say(msg, "redis gave an unknown code %lld to %s of item %" PRIu64, code, sk_rstock_scripts[v->script].name,
             v->item_id);
         fail = msg;
+    } else if (v->script == RS_RELEASE) {
+        out.changed = extra[0] == 1;
     }
 out:
     if (fail != NULL)
@@ -392,7 +427,7 @@ static int refuse(struct stock_conn *sc, enum sk_rstock_script script, uint64_t 
 static int run(struct stock_conn *sc, enum sk_rstock_script script, uint64_t item_id, const char *order_no,
                size_t nargs, const char *const *args, sk_stock_cb cb, void *arg)
 {
-    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log"};
+    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log", "seq"};
     char keybuf[RS_NKEYS][KEY_MAX];
     const char *keys[RS_NKEYS];
     size_t nkeys = sk_rstock_scripts[script].nkeys;
@@ -525,6 +560,21 @@ static int redis_release(void *conn, uint64_t item_id, uint64_t user_id, const c
     return run(sc, RS_RELEASE, item_id, order_no, 2, args, cb, arg);
 }
 
+static int redis_get_order(void *conn, uint64_t item_id, const char *order_no, sk_stock_cb cb, void *arg)
+{
+    struct stock_conn *sc = conn;
+    char why[SK_ERRLEN];
+    const char *args[1] = {order_no};
+
+    if (sc == NULL || cb == NULL)
+        return SK_ERR;
+    if (!order_no_ok(order_no)) {
+        say(why, "item %" PRIu64 ": the order number must be 1 to %d bytes", item_id, ORDER_NO_MAX);
+        return refuse(sc, RS_GET_ORDER, item_id, cb, arg, why);
+    }
+    return run(sc, RS_GET_ORDER, item_id, order_no, 1, args, cb, arg);
+}
+
 static const struct sk_stock_ops redis_ops = {
     .size = sizeof(struct sk_stock_ops),
     .attach = redis_attach,
@@ -536,6 +586,7 @@ static const struct sk_stock_ops redis_ops = {
     .add_units = redis_add_units,
     .reserve = redis_reserve,
     .release = redis_release,
+    .get_order = redis_get_order,
 };
 
 SK_PLUGIN_DECLARE = {

@@ -10,23 +10,28 @@
  *                                ends_at_ms, state (open|paused|closed), initial
  *   <prefix>:{item:<id>}:stock   string: units left
  *   <prefix>:{item:<id>}:buyers  hash: user_id -> units held
- *   <prefix>:{item:<id>}:orders  hash: order_no -> user_id, one entry per held unit
+ *   <prefix>:{item:<id>}:orders  hash: order_no -> "user:seq:activity:price:reserved_at_ms:
+ *                                expires_at_ms", one entry per held unit (the pre-order)
  *   <prefix>:{item:<id>}:log     stream: one entry per reservation
+ *   <prefix>:{item:<id>}:seq     hash: user_id -> units ever reserved (never decreases,
+ *                                so a buyer's n-th unit keeps its number after a release)
  *
- * Every script answers the same shape, an array of five integers:
- *   { code, initial, remaining, user_count, state }
+ * Every script answers the same shape, an array of at least five integers:
+ *   { code, initial, remaining, user_count, state, … }
  * where state is 0 open, 1 paused, 2 closed, -1 unknown (item not published), and
  * code is the script's own (see each script in scripts.c and RS_CODE_* below).
+ * reserve and get_order add the order: { …, user, seq, activity, price, reserved_at_ms,
+ * expires_at_ms }; release adds { …, changed }.
  */
 #ifndef SK_RSTOCK_SCRIPTS_H
 #define SK_RSTOCK_SCRIPTS_H
 
 #include <stddef.h>
 
-enum sk_rstock_script { RS_PUBLISH = 0, RS_QUERY, RS_SET_STATE, RS_ADD_UNITS, RS_RESERVE, RS_RELEASE, RS_NSCRIPTS };
+enum sk_rstock_script { RS_PUBLISH = 0, RS_QUERY, RS_SET_STATE, RS_ADD_UNITS, RS_RESERVE, RS_RELEASE, RS_GET_ORDER, RS_NSCRIPTS };
 
 /* The keys of one item, in the order every script expects them in KEYS. */
-enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS, RS_KEY_LOG, RS_NKEYS };
+enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS, RS_KEY_LOG, RS_KEY_SEQ, RS_NKEYS };
 
 /* Codes of the first reply element besides the reserve outcomes (which are the
  * values of enum sk_reserve_outcome, 0..6). */
@@ -34,6 +39,7 @@ enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS
 #define RS_CODE_NOT_PUBLISHED 1   /* query, set_state, add_units */
 #define RS_CODE_CLOSED_FOR_GOOD 2 /* set_state: a closed item cannot be reopened */
 #define RS_CODE_OTHER_BUYER 7     /* reserve, release: the order number belongs to someone else */
+#define RS_CODE_NO_ORDER 8        /* get_order: the store does not hold that order */
 
 struct sk_rstock_script_def {
     const char *name; /* for logs: "reserve" */
