@@ -123,6 +123,7 @@ int sk_daemon_start(struct sk_daemon *d, char *err)
 {
     char perr[SK_ERRLEN];
     atomic_store(&d->started_at_ms, sk_now_ms());
+    sk_stats_init(&d->stats);
     if (sk_metrics_init() != SK_OK) {
         snprintf(err, SK_ERRLEN, "cannot set up metrics");
         return SK_ERR;
@@ -170,5 +171,6 @@ void sk_daemon_stop(struct sk_daemon *d)
     sk_plugin_unload(&d->stock);
     d->stock_ops = NULL;
     sk_config_free(&d->cfg);
+    sk_stats_destroy(&d->stats);
     sk_metrics_free();
 }

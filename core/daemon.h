@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "http/server.h"
 #include "plugin_host.h"
+#include "stats.h"
 
 struct sk_scheduler;
 struct sk_catalog;
@@ -29,6 +30,7 @@ struct sk_daemon {
     struct sk_catalog *catalog;           /* published and running activities; the scheduler writes */
     atomic_int db_ok;                     /* last MariaDB check of the scheduler */
     atomic_llong started_at_ms;
+    struct sk_stats stats;                /* sampled by the scheduler */
 };
 
 /* What every event loop of the daemon holds (its loop_data). */

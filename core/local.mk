@@ -21,6 +21,8 @@ core_libseckillcore_la_SOURCES = \
 	core/http/router.c core/http/router.h \
 	core/admin/activity_json.c core/admin/activity_json.h \
 	core/admin/admin_api.c core/admin/admin_api.h \
+	core/admin/stats_api.c \
+	core/stats.c core/stats.h \
 	core/health.c core/health.h \
 	core/scheduler.c core/scheduler.h \
 	core/daemon.c core/daemon.h

@@ -53,6 +53,7 @@ static const int64_t bucket_us[] = {100,   250,    500,    1000,   2500,   5000,
 static const char *const bucket_le[] = {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
                                         "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1"};
 #define N_BUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
+_Static_assert(N_BUCKETS + 1 <= SK_METRICS_MAX_BUCKETS, "sk_metrics_snapshot is too small");
 
 struct http_hist {
     char *listener;
@@ -398,42 +399,58 @@ out:
     return;
 }
 
-int64_t sk_metrics_http_quantile_us(const char *listener, double q)
+/* The q-quantile of per-bucket counts (not cumulative), interpolated inside its
+ * bucket as Prometheus' histogram_quantile does; 0 when counts are all zero. */
+static int64_t quantile_of(const uint64_t *counts, double q)
 {
-    struct http_hist *h;
-    uint64_t counts[N_BUCKETS + 1], total = 0, cum = 0;
-    double rank, lower, upper;
+    uint64_t total = 0, cum = 0;
     size_t b;
-    int64_t result = -1;
-
-    if (listener == NULL || !(q > 0.0 && q < 1.0))
-        goto out;
-    result = 0;
-    h = find_hist(listener);
-    if (h == NULL)
-        goto out;
-    for (b = 0; b <= N_BUCKETS; b++) {
-        counts[b] = atomic_load_explicit(&h->buckets[b], memory_order_relaxed);
+    for (b = 0; b <= N_BUCKETS; b++)
         total += counts[b];
-    }
     if (total == 0)
-        goto out;
-    rank = q * (double)total;
+        return 0;
+    double rank = q * (double)total;
     for (b = 0; b <= N_BUCKETS; b++) {
         if ((double)(cum + counts[b]) >= rank && counts[b] > 0)
             break;
         cum += counts[b];
     }
-    if (b >= N_BUCKETS) {
-        /* like Prometheus' histogram_quantile: beyond the last finite bound, answer it */
-        result = bucket_us[N_BUCKETS - 1];
-        goto out;
+    /* beyond the last finite bound, answer it */
+    if (b >= N_BUCKETS)
+        return bucket_us[N_BUCKETS - 1];
+    double lower = b == 0 ? 0.0 : (double)bucket_us[b - 1];
+    double upper = (double)bucket_us[b];
+    return (int64_t)(lower + (upper - lower) * ((rank - (double)cum) / (double)counts[b]));
+}
+
+void sk_metrics_http_snapshot(const char *listener, struct sk_metrics_snapshot *out)
+{
+    struct http_hist *h = listener ? find_hist(listener) : NULL;
+    memset(out, 0, sizeof(*out));
+    for (size_t b = 0; h != NULL && b <= N_BUCKETS && b < SK_METRICS_MAX_BUCKETS; b++) {
+        out->counts[b] = atomic_load_explicit(&h->buckets[b], memory_order_relaxed);
+        out->total += out->counts[b];
     }
-    lower = b == 0 ? 0.0 : (double)bucket_us[b - 1];
-    upper = (double)bucket_us[b];
-    result = (int64_t)(lower + (upper - lower) * ((rank - (double)cum) / (double)counts[b]));
-out:
-    return result;
+}
+
+int64_t sk_metrics_window_quantile_us(const struct sk_metrics_snapshot *newer, const struct sk_metrics_snapshot *older,
+                                      double q)
+{
+    uint64_t counts[N_BUCKETS + 1];
+    if (!(q > 0.0 && q < 1.0))
+        return -1;
+    for (size_t b = 0; b <= N_BUCKETS; b++)
+        counts[b] = newer->counts[b] - (older ? older->counts[b] : 0);
+    return quantile_of(counts, q);
+}
+
+int64_t sk_metrics_http_quantile_us(const char *listener, double q)
+{
+    struct sk_metrics_snapshot now;
+    if (listener == NULL || !(q > 0.0 && q < 1.0))
+        return -1;
+    sk_metrics_http_snapshot(listener, &now);
+    return sk_metrics_window_quantile_us(&now, NULL, q);
 }
 
 /* --- rendering ------------------------------------------------------------------- */

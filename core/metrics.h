@@ -30,6 +30,19 @@ void sk_metrics_http(const char *listener, const char *route, int status, int64_
  * a q outside (0, 1). */
 int64_t sk_metrics_http_quantile_us(const char *listener, double q);
 
+/* A copy of one listener's latency histogram, to compute figures over a window
+ * (the difference of two snapshots) rather than since start. */
+#define SK_METRICS_MAX_BUCKETS 16
+struct sk_metrics_snapshot {
+    uint64_t counts[SK_METRICS_MAX_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t total;                          /* requests observed */
+};
+void sk_metrics_http_snapshot(const char *listener, struct sk_metrics_snapshot *out);
+/* The q-quantile in microseconds of what was observed between older and newer
+ * (older NULL: since start); 0 when nothing was, -1 for q outside (0, 1). */
+int64_t sk_metrics_window_quantile_us(const struct sk_metrics_snapshot *newer, const struct sk_metrics_snapshot *older,
+                                      double q);
+
 /* Render everything as Prometheus text; the caller frees the result with free(). */
 char *sk_metrics_render(size_t *len);
 

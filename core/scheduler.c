@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "client/client_api.h"
 #include "daemon.h"
 #include "db/activity_store.h"
 #include "log.h"
@@ -216,7 +217,10 @@ static void tick(struct sk_scheduler *s)
     struct sk_activity *list = NULL;
     size_t n = 0;
 
-    if (s->pending > 0 || s->stopping)
+    if (s->stopping)
+        return;
+    sk_stats_sample(&s->d->stats, sk_now_ms(), sk_client_reserved_total());
+    if (s->pending > 0)
         return;
     if (sk_db_ping(&s->lc->db, err, sizeof(err)) != SK_OK) {
         if (atomic_exchange(&s->d->db_ok, 0))

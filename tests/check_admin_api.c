@@ -376,6 +376,38 @@ START_TEST(health_ready_metrics)
 }
 END_TEST
 
+/* Daemon figures: shape, plugin health, and a request rate that follows traffic. */
+START_TEST(stats_follow_traffic)
+{
+    struct sk_test_resp r;
+    char url[128];
+    snprintf(url, sizeof(url), "%s/healthz", daemon_.client_url);
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(sk_test_http("GET", url, NULL, NULL, NULL, &r), 200);
+        sk_test_resp_free(&r);
+    }
+    double rps = 0;
+    for (int i = 0; i < 30 && rps <= 0; i++) { /* the sampler's window is about a second */
+        sk_test_sleep_ms(100);
+        ck_assert_int_eq(admin("GET", "/admin/v1/stats", NULL, &r), 200);
+        rps = json_real_value(json_object_get(r.json, "requests_per_s"));
+        if (rps <= 0)
+            sk_test_resp_free(&r);
+    }
+    ck_assert_msg(rps > 0, "requests_per_s stayed 0 after 50 requests");
+    ck_assert(json_is_true(json_object_get(r.json, "mariadb")));
+    json_t *stock = json_object_get(json_object_get(r.json, "plugins"), "stock");
+    ck_assert_str_eq(json_string_value(json_object_get(stock, "name")), "redis");
+    ck_assert(json_is_true(json_object_get(stock, "ready")));
+    json_t *by_status = json_object_get(r.json, "orders_by_status");
+    ck_assert_int_eq(json_object_size(by_status), 5);
+    ck_assert(json_is_integer(json_object_get(by_status, "paid")));
+    ck_assert(json_is_integer(json_object_get(r.json, "uptime_s")));
+    ck_assert(json_is_real(json_object_get(r.json, "latency_p99_ms")));
+    sk_test_resp_free(&r);
+}
+END_TEST
+
 /* A daemon stopped with SIGTERM while serving exits 0; the suite's daemon is
  * restarted for the next tests (keeping the data). */
 START_TEST(graceful_restart_keeps_data)
@@ -464,6 +496,7 @@ int main(void)
     tcase_add_test(tc, publish_stock_cancel);
     tcase_add_test(tc, http_limits_and_errors);
     tcase_add_test(tc, health_ready_metrics);
+    tcase_add_test(tc, stats_follow_traffic);
     tcase_add_test(tc, check_config_flag);
     tcase_add_test(tc, refuses_bad_plugin);
     tcase_add_test(tc, graceful_restart_keeps_data);

@@ -18,4 +18,7 @@ extern const size_t sk_admin_routes_count;
  * time; answers 401 unauthorized itself otherwise. */
 int sk_admin_authorize(struct sk_http_req *req);
 
+/* GET /admin/v1/stats (stats_api.c). */
+void sk_admin_stats(struct sk_http_req *req);
+
 #endif

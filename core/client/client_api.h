@@ -19,6 +19,9 @@ extern const size_t sk_client_routes_count;
 /* Register the client API's metrics (main thread, before the workers run). */
 void sk_client_api_init(struct sk_daemon *d);
 
+/* Units reserved through this daemon since it started (for rates). */
+int64_t sk_client_reserved_total(void);
+
 /* Authorization hook: "Authorization: Bearer <JWT HS256>"; sets the user id, or
  * answers 401 unauthorized itself. */
 int sk_client_authorize(struct sk_http_req *req);

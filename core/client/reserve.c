@@ -42,6 +42,11 @@ void sk_client_api_init(struct sk_daemon *d)
     }
 }
 
+int64_t sk_client_reserved_total(void)
+{
+    return outcome_metric[OUT_RESERVED] ? sk_metric_value(outcome_metric[OUT_RESERVED]) : 0;
+}
+
 static void count(enum outcome o)
 {
     if (outcome_metric[o])

@@ -2,6 +2,7 @@
 #include "order_stats.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int sk_store_order_counts(struct sk_db *db, uint64_t activity_id, const char *status, const uint64_t *item_ids,
@@ -58,4 +59,26 @@ int sk_store_order_counts(struct sk_db *db, uint64_t activity_id, const char *st
 out:
     mysql_stmt_close(st);
     return rc;
+}
+
+const char *const sk_order_status_names[SK_ORDER_STATUSES] = {"reserved", "created", "paying", "paid", "closed"};
+
+int sk_store_orders_by_status(struct sk_db *db, int64_t counts[SK_ORDER_STATUSES], char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT status, COUNT(*) FROM orders GROUP BY status";
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    for (size_t i = 0; i < SK_ORDER_STATUSES; i++)
+        counts[i] = 0;
+    if (mysql_real_query(db->conn, sql, sizeof(sql) - 1) != 0 || (res = mysql_store_result(db->conn)) == NULL) {
+        snprintf(err, errlen, "MariaDB: %s", mysql_error(db->conn));
+        return SK_ERR;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        for (size_t i = 0; i < SK_ORDER_STATUSES; i++)
+            if (row[0] && row[1] && strcmp(row[0], sk_order_status_names[i]) == 0)
+                counts[i] = strtoll(row[1], NULL, 10);
+    }
+    mysql_free_result(res);
+    return SK_OK;
 }
