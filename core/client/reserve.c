@@ -1,6 +1,7 @@
 /*
- * POST /api/v1/seckill — the hot path. Limits early (catalog, window, the local
- * sold-out flag) before the one Redis round trip that takes a unit; never blocks.
+ * POST /api/v1/seckill — the hot path. Limits early, cheapest first (body, catalog,
+ * window, the local sold-out flag, then the buyer's token) before the one Redis
+ * round trip that takes a unit; never blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,12 @@ void sk_client_reserve(struct sk_http_req *req)
         return;
     }
 
+    /* Only a request that may get a unit pays for the token check: the answers
+     * above tell nothing that GET /api/v1/items does not. */
+    if (sk_client_authorize(req) != SK_OK) {
+        count(OUT_BAD);
+        return;
+    }
     struct pending *p = malloc(sizeof(*p));
     if (p == NULL || sk_order_no_new(now, item_id, p->order_no) != SK_OK) {
         free(p);
