@@ -75,7 +75,7 @@ int sk_catalog_replace(struct sk_catalog *c, const struct sk_activity *acts, siz
         goto fail;
     for (size_t i = 0; i < n; i++) {
         const struct sk_activity *a = &acts[i];
-        if (a->state != SK_ACT_PUBLISHED && a->state != SK_ACT_RUNNING)
+        if (a->state != SK_ACT_PUBLISHED && a->state != SK_ACT_RUNNING && a->state != SK_ACT_ENDED)
             continue;
         struct sk_catalog_activity *ca = &s->activities[s->n_activities];
         ca->items = calloc(a->n_items ? a->n_items : 1, sizeof(*ca->items));

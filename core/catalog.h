@@ -1,5 +1,6 @@
 /*
- * The in-memory catalog: published and running activities with their items, read
+ * The in-memory catalog: published and running activities (and those that ended in
+ * the last SK_CATALOG_KEEP_ENDED_MS) with their items, read
  * by every buyer-facing worker without a lock and without MariaDB.
  *
  * The scheduler thread is the only writer: each tick it builds a new immutable
@@ -21,6 +22,8 @@
 #include "db/activity_store.h"
 
 #define SK_CATALOG_GRACE_MS 30000
+/* Ended sales stay in the catalog this long (their buyers get "ended"). */
+#define SK_CATALOG_KEEP_ENDED_MS (3600LL * 1000)
 
 struct sk_catalog_item {
     struct sk_item item;           /* as stored */
@@ -55,8 +58,8 @@ struct sk_catalog *sk_catalog_new(void);
 /* Free the catalog and every snapshot; no reader may be running. */
 void sk_catalog_free(struct sk_catalog *c);
 
-/* Writer (one thread): make the activities in `acts` (published or running ones;
- * others are ignored) the current snapshot. The activities are copied. SK_ERR only
+/* Writer (one thread): make the activities in `acts` (published, running and
+ * ended ones; others are ignored) the current snapshot. The activities are copied. SK_ERR only
  * when out of memory (the old snapshot stays). */
 int sk_catalog_replace(struct sk_catalog *c, const struct sk_activity *acts, size_t n, int64_t now_ms);
 

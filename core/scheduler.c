@@ -231,13 +231,18 @@ static void tick(struct sk_scheduler *s)
         sk_info(WHO, "MariaDB reachable");
 
     unsigned mask = (1u << SK_ACT_SCHEDULED) | (1u << SK_ACT_PUBLISHED) | (1u << SK_ACT_RUNNING);
-    if (sk_store_activity_list(&s->lc->db, mask, &list, &n, err, sizeof(err)) != SK_OK) {
+    int64_t now = sk_now_ms();
+    /* Sales that ended lately stay in the list, so that the catalog answers their
+     * buyers "ended" rather than "not found". */
+    if (sk_store_activity_list_live(&s->lc->db, mask, now - SK_CATALOG_KEEP_ENDED_MS, &list, &n, err, sizeof(err)) !=
+        SK_OK) {
         sk_warn(WHO, "cannot list activities: %s", err);
         return;
     }
-    int64_t now = sk_now_ms();
     for (size_t i = 0; i < n; i++) {
         const struct sk_activity *a = &list[i];
+        if (a->state == SK_ACT_ENDED)
+            continue;
         if (a->ends_at_ms <= now) {
             transition(s, a, a->state, SK_ACT_ENDED);
         } else if (a->state == SK_ACT_SCHEDULED && a->publish_at_ms <= now) {

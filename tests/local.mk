@@ -30,10 +30,10 @@ tests_plugins_newer_minor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 SK_SUITES = tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
-	tests/check_scheduler
+	tests/check_scheduler tests/check_client_api
 check_PROGRAMS += tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
-	tests/check_scheduler
+	tests/check_scheduler tests/check_client_api
 TESTS += $(SK_SUITES)
 
 tests_check_timeutil_SOURCES = tests/check_timeutil.c
@@ -66,6 +66,9 @@ tests_check_admin_api_LDADD = $(TEST_LDADD)
 tests_check_scheduler_SOURCES = tests/check_scheduler.c
 tests_check_scheduler_CFLAGS = $(TEST_CFLAGS)
 tests_check_scheduler_LDADD = $(TEST_LDADD)
+tests_check_client_api_SOURCES = tests/check_client_api.c
+tests_check_client_api_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_api_LDADD = $(TEST_LDADD)
 
 # The suites find the built daemon and plugins through these.
 AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \

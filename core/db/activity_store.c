@@ -481,10 +481,10 @@ static void st_state_cond(unsigned mask, char *buf, size_t len)
 /* Load the activities with id *id (when id is not NULL) or in the states of mask
  * (0: all), newest first, each with its items, from one consistent snapshot: two
  * queries however many activities there are. */
-static int st_load(struct sk_db *db, const uint64_t *id, unsigned mask, struct sk_activity **out, size_t *n,
-                   char *err, size_t errlen)
+static int st_load(struct sk_db *db, const uint64_t *id, unsigned mask, int64_t ended_since_ms,
+                   struct sk_activity **out, size_t *n, char *err, size_t errlen)
 {
-    char cond[256], sql[1024];
+    char cond[512], sql[1536];
     struct st_params p;
     struct st_act_row ar;
     struct st_item_row ir;
@@ -495,14 +495,21 @@ static int st_load(struct sk_db *db, const uint64_t *id, unsigned mask, struct s
     int in_tx = 0, rc = SK_ERR;
 
     memset(&p, 0, sizeof(p));
+    char base[256];
     if (id != NULL) {
-        snprintf(cond, sizeof(cond), "a.id = ?");
+        snprintf(base, sizeof(base), "a.id = ?");
         par_u64(&p, id);
     } else if ((mask & ST_ALL_STATES) == ST_ALL_STATES || mask == 0) {
-        snprintf(cond, sizeof(cond), "1 = 1");
+        snprintf(base, sizeof(base), "1 = 1");
     } else {
-        st_state_cond(mask & ST_ALL_STATES, cond, sizeof(cond));
+        st_state_cond(mask & ST_ALL_STATES, base, sizeof(base));
     }
+    if (id == NULL && ended_since_ms > 0)
+        /* and the activities that ended since then (numbers only: no injection) */
+        snprintf(cond, sizeof(cond), "((%s) OR (a.state = 'ended' AND a.ends_at >= FROM_UNIXTIME(%lld.%03d)))", base,
+                 (long long)(ended_since_ms / 1000), (int)(ended_since_ms % 1000));
+    else
+        snprintf(cond, sizeof(cond), "%s", base);
     if (st_begin(db, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", err, errlen) != SK_OK)
         goto out;
     in_tx = 1;
@@ -794,7 +801,7 @@ int sk_store_activity_get(struct sk_db *db, uint64_t id, struct sk_activity *out
         st_err(err, errlen, "no place for the activity");
         goto out;
     }
-    if (st_load(db, &id, 0, &list, &n, err, errlen) != SK_OK)
+    if (st_load(db, &id, 0, 0, &list, &n, err, errlen) != SK_OK)
         goto out;
     if (n == 0) {
         st_err(err, errlen, "activity %llu does not exist", (unsigned long long)id);
@@ -828,9 +835,21 @@ int sk_store_activity_list(struct sk_db *db, unsigned state_mask, struct sk_acti
         rc = SK_OK;
         goto out;
     }
-    rc = st_load(db, NULL, state_mask, out, n, err, errlen);
+    rc = st_load(db, NULL, state_mask, 0, out, n, err, errlen);
 out:
     return rc;
+}
+
+int sk_store_activity_list_live(struct sk_db *db, unsigned state_mask, int64_t ended_since_ms,
+                                struct sk_activity **out, size_t *n, char *err, size_t errlen)
+{
+    if (!st_connected(db, err, errlen))
+        return SK_ERR;
+    if (out == NULL || n == NULL || (state_mask & ST_ALL_STATES) == 0) {
+        st_err(err, errlen, "no place for the list, or no state asked for");
+        return SK_ERR;
+    }
+    return st_load(db, NULL, state_mask, ended_since_ms, out, n, err, errlen);
 }
 
 static int st_cmp_u64(const void *x, const void *y)

@@ -43,9 +43,6 @@ struct sk_activity {
     struct sk_item *items;         /* owned; freed by sk_activity_free */
 };
 
-/* Results that are not errors of the store itself. */
-#define SK_STORE_NOT_FOUND 1       /* no such activity */
-#define SK_STORE_CONFLICT 2        /* state does not allow it (e.g. update while running) */
 
 const char *sk_activity_state_name(enum sk_activity_state s);
 /* SK_OK and *out on a known name, SK_ERR otherwise. */
@@ -65,6 +62,10 @@ int sk_store_activity_get(struct sk_db *db, uint64_t id, struct sk_activity *out
  * state, 0 for all. *out is a malloc'd array of *n activities (sk_activity_list_free). */
 int sk_store_activity_list(struct sk_db *db, unsigned state_mask, struct sk_activity **out, size_t *n,
                            char *err, size_t errlen);
+/* Like sk_store_activity_list with a non-zero mask, plus the activities that ended
+ * at or after ended_since_ms (ms since the epoch), whatever the mask. */
+int sk_store_activity_list_live(struct sk_db *db, unsigned state_mask, int64_t ended_since_ms,
+                                struct sk_activity **out, size_t *n, char *err, size_t errlen);
 /* Replace name, times and items of activity a->id, only while draft or scheduled
  * (SK_STORE_CONFLICT otherwise, SK_STORE_NOT_FOUND if absent). Items with an id that
  * belongs to the activity are updated, items without id are added, missing ones are

@@ -15,6 +15,10 @@
 
 #include "../config.h"
 
+/* Results of the stores that are not errors of the store itself. */
+#define SK_STORE_NOT_FOUND 1       /* no such activity, order, … */
+#define SK_STORE_CONFLICT 2        /* state does not allow it (e.g. update while running) */
+
 /* One connection. Not thread-safe: one thread uses it at a time. */
 struct sk_db {
     MYSQL *conn;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <seckill/plugin.h>
@@ -354,6 +355,9 @@ static void on_script(void *arg, const redisReply *reply, const char *err)
     if (code == RS_CODE_OTHER_BUYER && (v->script == RS_RESERVE || v->script == RS_RELEASE)) {
         say(msg, "order %s of item %" PRIu64 " belongs to another buyer", v->order_no, v->item_id);
         fail = msg;
+    } else if (v->script == RS_RESERVE && code == RS_CODE_LATE) {
+        say(msg, "redis ran the reservation of item %" PRIu64 " after its deadline; nothing was taken", v->item_id);
+        fail = msg;
     } else if (v->script == RS_RESERVE) {
         if (code < SK_RESERVED || code > SK_NOT_ON_SALE) {
             say(msg, "redis gave an unknown outcome %lld to reserve of item %" PRIu64, code, v->item_id);
@@ -522,11 +526,19 @@ static int order_no_ok(const char *order_no)
     return order_no != NULL && order_no[0] != '\0' && strlen(order_no) <= ORDER_NO_MAX;
 }
 
+/* Wall-clock milliseconds, to give Redis a deadline in its own terms. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int redis_reserve(void *conn, const struct sk_reserve_req *req, sk_stock_cb cb, void *arg)
 {
     struct stock_conn *sc = conn;
-    char a[6][24], why[SK_ERRLEN];
-    const char *args[6] = {a[0], NULL, a[2], a[3], a[4], a[5]};
+    char a[7][24], why[SK_ERRLEN];
+    const char *args[7] = {a[0], NULL, a[2], a[3], a[4], a[5], a[6]};
 
     if (sc == NULL || req == NULL || cb == NULL)
         return SK_ERR;
@@ -540,7 +552,12 @@ static int redis_reserve(void *conn, const struct sk_reserve_req *req, sk_stock_
     snprintf(a[3], sizeof(a[3]), "%" PRId64, req->expires_at_ms);
     snprintf(a[4], sizeof(a[4]), "%" PRIu64, req->activity_id);
     snprintf(a[5], sizeof(a[5]), "%" PRIu64, req->item_id);
-    return run(sc, RS_RESERVE, req->item_id, req->order_no, 6, args, cb, arg);
+    /* A reservation that reaches Redis after half the command timeout is refused
+     * there, so that one the daemon gave up on (it answers "overloaded" after the
+     * whole timeout) never takes a unit. The other half leaves room for the reply
+     * and for the two clocks to differ. */
+    snprintf(a[6], sizeof(a[6]), "%" PRId64, wall_ms() + (int64_t)sc->rs->conf.command_timeout_ms / 2);
+    return run(sc, RS_RESERVE, req->item_id, req->order_no, 7, args, cb, arg);
 }
 
 static int redis_release(void *conn, uint64_t item_id, uint64_t user_id, const char *order_no, sk_stock_cb cb,

@@ -69,8 +69,10 @@ static const char add_units_lua[] = "local S = {open = 0, paused = 1, closed = 2
 
 /*
  * reserve — KEYS: meta, stock, buyers, orders, log, seq. ARGV: user_id, order_no,
- * now_ms, expires_at_ms, activity_id, item_id.
- * Guarantees, in this order: a retry of an order number that already holds a unit
+ * now_ms, expires_at_ms, activity_id, item_id, deadline_ms.
+ * Guarantees, in this order: a reservation that runs after deadline_ms of Redis'
+ * own clock (0: no deadline) changes nothing (code 9: the daemon has given up on it
+ * and told the buyer so, so it must not take a unit); a retry of an order number that already holds a unit
  * for this buyer answers RESERVED again with the same order, without taking a second
  * unit (code 7 if the number belongs to another buyer); the item is published for
  * this activity and open (else NOT_ON_SALE 6 / PAUSED 5); now is in [starts_at,
@@ -83,6 +85,12 @@ static const char add_units_lua[] = "local S = {open = 0, paused = 1, closed = 2
  * reserved_at_ms, expires_at_ms } (the order fields 0 unless RESERVED).
  */
 static const char reserve_lua[] =
+    "if ARGV[7] ~= '0' then\n"
+    "  local t = redis.call('TIME')\n"
+    "  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then\n"
+    "    return {9, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0}\n"
+    "  end\n"
+    "end\n"
     "local S = {open = 0, paused = 1, closed = 2}\n"
     "local m = redis.call('HMGET', KEYS[1], 'state', 'starts_at_ms', 'ends_at_ms', 'limit', 'activity_id',\n"
     "                     'price_cents', 'initial')\n"

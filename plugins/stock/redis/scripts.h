@@ -40,6 +40,7 @@ enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS
 #define RS_CODE_CLOSED_FOR_GOOD 2 /* set_state: a closed item cannot be reopened */
 #define RS_CODE_OTHER_BUYER 7     /* reserve, release: the order number belongs to someone else */
 #define RS_CODE_NO_ORDER 8        /* get_order: the store does not hold that order */
+#define RS_CODE_LATE 9            /* reserve: ran after its deadline; nothing was taken */
 
 struct sk_rstock_script_def {
     const char *name; /* for logs: "reserve" */
