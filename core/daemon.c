@@ -11,6 +11,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "orders/writer.h"
 #include "scheduler.h"
 #include "timeutil.h"
 
@@ -134,7 +135,24 @@ int sk_daemon_start(struct sk_daemon *d, char *err)
     }
     d->stock_ops = sk_plugin_stock_ops(&d->stock);
     sk_info(WHO, "stock plugin %s %s loaded from %s", d->stock.desc->name, d->stock.desc->version, d->stock.path);
+    if (d->cfg.queue.present) {
+        if (sk_plugin_load(&d->cfg, &d->cfg.queue, SK_PLUGIN_QUEUE, &d->queue, perr) != SK_OK) {
+            snprintf(err, SK_ERRLEN, "%s", perr);
+            return SK_ERR;
+        }
+        sk_info(WHO, "queue plugin %s %s loaded from %s", d->queue.desc->name, d->queue.desc->version,
+                d->queue.path);
+    } else {
+        sk_warn(WHO, "no queue plugin configured (plugins.queue): reservations stay in the stock store and "
+                     "never become MariaDB orders");
+    }
     if (migrate(d, err) != SK_OK)
+        return SK_ERR;
+    if (sk_db_pool_init(&d->pool, &d->cfg, d->cfg.mariadb.pool_size) != SK_OK) {
+        snprintf(err, SK_ERRLEN, "out of memory");
+        return SK_ERR;
+    }
+    if (d->queue.desc != NULL && (d->writer = sk_writer_start(d, err)) == NULL)
         return SK_ERR;
     atomic_store(&d->db_ok, 1);
     if ((d->catalog = sk_catalog_new()) == NULL) {
@@ -166,6 +184,12 @@ void sk_daemon_stop(struct sk_daemon *d)
     d->admin = NULL;
     sk_sched_stop(d->sched);
     d->sched = NULL;
+    /* After the buyers: every reservation answered so far is in the logs, and what
+     * the writer has not acknowledged is delivered again after a restart. */
+    sk_writer_stop(d->writer);
+    d->writer = NULL;
+    sk_plugin_unload(&d->queue);
+    sk_db_pool_free(&d->pool);
     sk_catalog_free(d->catalog);
     d->catalog = NULL;
     sk_plugin_unload(&d->stock);

@@ -13,17 +13,22 @@
 
 #include "config.h"
 #include "db/db.h"
+#include "db/pool.h"
 #include "http/server.h"
 #include "plugin_host.h"
 #include "stats.h"
 
 struct sk_scheduler;
 struct sk_catalog;
+struct sk_writer;
 
 struct sk_daemon {
     struct sk_config cfg;                 /* owned */
     struct sk_loaded_plugin stock;        /* owned */
     const struct sk_stock_ops *stock_ops; /* inside stock */
+    struct sk_loaded_plugin queue;        /* owned; desc NULL when not configured */
+    struct sk_writer *writer;             /* the order writer; NULL without a queue */
+    struct sk_db_pool pool;               /* MariaDB for the loops' thread-pool work */
     struct sk_http_server *client;        /* buyers */
     struct sk_http_server *admin;         /* operators */
     struct sk_scheduler *sched;

@@ -16,6 +16,9 @@ core_libseckillcore_la_SOURCES = \
 	core/db/migrate.c \
 	core/db/activity_store.c core/db/activity_store.h \
 	core/db/order_stats.c core/db/order_stats.h \
+	core/db/order_store.c core/db/order_store.h \
+	core/db/pool.c core/db/pool.h \
+	core/orders/writer.c core/orders/writer.h \
 	core/http/server.c core/http/server.h \
 	core/http/request.c core/http/request.h \
 	core/http/router.c core/http/router.h \

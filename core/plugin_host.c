@@ -39,6 +39,7 @@ static size_t ops_size_1_0(enum sk_plugin_kind kind)
     case SK_PLUGIN_STOCK:
         return sizeof(struct sk_stock_ops);
     case SK_PLUGIN_QUEUE:
+        return sizeof(struct sk_queue_ops);
     case SK_PLUGIN_PAYMENT:
         break;
     }
@@ -207,6 +208,13 @@ static int check_desc(const struct sk_loaded_plugin *p, const struct sk_plugin_c
         if (!o->attach || !o->detach || !o->ready || !o->publish || !o->query || !o->set_state || !o->add_units ||
             !o->reserve || !o->release || !o->get_order) {
             say(err, "%s: plugin \"%s\" leaves verbs of its stock ops table empty", p->path, d->name);
+            return SK_ERR;
+        }
+    }
+    if (kind == SK_PLUGIN_QUEUE) {
+        const struct sk_queue_ops *o = d->ops;
+        if (!o->attach || !o->detach || !o->ready || !o->publish || !o->consume || !o->ack || !o->nack || !o->lag) {
+            say(err, "%s: plugin \"%s\" leaves verbs of its queue ops table empty", p->path, d->name);
             return SK_ERR;
         }
     }

@@ -41,6 +41,12 @@ static inline const struct sk_stock_ops *sk_plugin_stock_ops(const struct sk_loa
     return (const struct sk_stock_ops *)p->desc->ops;
 }
 
+/* The queue ops table of a loaded queue plugin. */
+static inline const struct sk_queue_ops *sk_plugin_queue_ops(const struct sk_loaded_plugin *p)
+{
+    return (const struct sk_queue_ops *)p->desc->ops;
+}
+
 const char *sk_plugin_kind_name(enum sk_plugin_kind kind);
 
 #endif

@@ -215,6 +215,76 @@ struct sk_stock_ops {
 };
 
 /* ------------------------------------------------------------------------- */
+/* Queue plugins: carry reservations from the stock store's reservation logs */
+/* to the order writer, at least once.                                       */
+/* ------------------------------------------------------------------------- */
+
+/* One reservation on its way to MariaDB. Owned by whoever passes it; the strings
+ * and the struct are valid only during the call or callback that carries them. */
+struct sk_reservation {
+    const char *order_no;
+    uint64_t user_id;
+    uint64_t activity_id;
+    uint64_t item_id;
+    uint32_t seq;           /* see struct sk_stock_order */
+    int64_t price_cents;
+    int64_t reserved_at_ms;
+    int64_t expires_at_ms;
+};
+
+/* A record the plugin could not read as a reservation: the host logs it and parks
+ * it (it never reaches the orders, and it is acknowledged with the batch). */
+struct sk_queue_bad_record {
+    const char *raw;        /* the record as the queue held it (text), NUL-terminated */
+    const char *why;        /* what is wrong with it */
+    const char *source;     /* where it came from, e.g. "sk:{item:7}:log 1700000000000-0" */
+};
+
+/* What consume() delivers. Valid only during the callback, except `ack_token`,
+ * which stays valid until it is passed to ack() or nack() (or the connection is
+ * detached). */
+struct sk_queue_batch {
+    size_t n;
+    const struct sk_reservation *records;
+    size_t n_bad;
+    const struct sk_queue_bad_record *bad;
+    void *ack_token;        /* NULL when the batch is empty (nothing to acknowledge) */
+};
+
+typedef void (*sk_queue_batch_cb)(void *arg, int status, const struct sk_queue_batch *batch, const char *err);
+typedef void (*sk_queue_done_cb)(void *arg, int status, const char *err);
+typedef void (*sk_queue_lag_cb)(void *arg, int status, int64_t lag, const char *err);
+
+struct sk_queue_ops {
+    size_t size; /* sizeof(struct sk_queue_ops) the plugin was built with */
+
+    /* As for stock plugins: one connection per loop, verbs complete on that loop. */
+    int (*attach)(void *instance, uv_loop_t *loop, void **conn, char *errbuf);
+    void (*detach)(void *conn);
+    int (*ready)(void *conn);
+
+    /* Append reservations to the queue; cb(SK_OK) once every one of them is durable
+     * there (a partial failure is SK_ERR, and the caller may publish the same records
+     * again: consumers see duplicates, never gaps). */
+    int (*publish)(void *conn, const struct sk_reservation *records, size_t n, sk_queue_done_cb cb, void *arg);
+    /* Deliver up to `max` reservations of the given items (the items whose
+     * reservation logs the consumer follows; the array is read during the call),
+     * waiting at most wait_ms when none is ready. Records delivered but never
+     * acknowledged (the consumer died, nack) are delivered again later, to this or
+     * another consumer of the same group. An empty batch is not an error. */
+    int (*consume)(void *conn, const uint64_t *item_ids, size_t n_items, size_t max, unsigned wait_ms,
+                   sk_queue_batch_cb cb, void *arg);
+    /* The batch's records are durable in MariaDB: never deliver them again. Frees
+     * the token. */
+    int (*ack)(void *conn, void *ack_token, sk_queue_done_cb cb, void *arg);
+    /* Give a batch back unacknowledged (MariaDB is down): its records will be
+     * delivered again. Frees the token. Never fails. */
+    void (*nack)(void *conn, void *ack_token);
+    /* How many reservations of these items are not acknowledged yet (the backlog). */
+    int (*lag)(void *conn, const uint64_t *item_ids, size_t n_items, sk_queue_lag_cb cb, void *arg);
+};
+
+/* ------------------------------------------------------------------------- */
 /* The descriptor every plugin exports.                                      */
 /* ------------------------------------------------------------------------- */
 
@@ -233,7 +303,8 @@ struct sk_plugin {
     /* Free the instance; every connection has been detached before. */
     void (*destroy)(void *instance);
 
-    /* The ops table of `kind` (struct sk_stock_ops for SK_PLUGIN_STOCK). Static. */
+    /* The ops table of `kind` (struct sk_stock_ops for SK_PLUGIN_STOCK, struct
+     * sk_queue_ops for SK_PLUGIN_QUEUE). Static. */
     const void *ops;
 };
 
