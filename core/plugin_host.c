@@ -41,7 +41,7 @@ static size_t ops_size_1_0(enum sk_plugin_kind kind)
     case SK_PLUGIN_QUEUE:
         return sizeof(struct sk_queue_ops);
     case SK_PLUGIN_PAYMENT:
-        break;
+        return sizeof(struct sk_payment_ops);
     }
     return 0;
 }
@@ -208,6 +208,14 @@ static int check_desc(const struct sk_loaded_plugin *p, const struct sk_plugin_c
         if (!o->attach || !o->detach || !o->ready || !o->publish || !o->query || !o->set_state || !o->add_units ||
             !o->reserve || !o->release || !o->get_order) {
             say(err, "%s: plugin \"%s\" leaves verbs of its stock ops table empty", p->path, d->name);
+            return SK_ERR;
+        }
+    }
+    if (kind == SK_PLUGIN_PAYMENT) {
+        const struct sk_payment_ops *o = d->ops;
+        if (!o->attach || !o->detach || !o->ready || !o->create || !o->query || !o->close || !o->refund ||
+            !o->verify_notify || !o->notify_ok || !o->notify_fail || !o->notify_content_type) {
+            say(err, "%s: plugin \"%s\" leaves verbs of its payment ops table empty", p->path, d->name);
             return SK_ERR;
         }
     }

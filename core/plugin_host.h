@@ -47,6 +47,12 @@ static inline const struct sk_queue_ops *sk_plugin_queue_ops(const struct sk_loa
     return (const struct sk_queue_ops *)p->desc->ops;
 }
 
+/* The payment ops table of a loaded payment plugin. */
+static inline const struct sk_payment_ops *sk_plugin_payment_ops(const struct sk_loaded_plugin *p)
+{
+    return (const struct sk_payment_ops *)p->desc->ops;
+}
+
 const char *sk_plugin_kind_name(enum sk_plugin_kind kind);
 
 #endif

@@ -8,7 +8,7 @@ PACKAGES=(
     libuv1-dev libh2o-dev libhiredis-dev libmariadb-dev libyaml-dev
     libcurl4-openssl-dev libssl-dev libncurses-dev libjansson-dev check
     redis-server redis-tools mariadb-server mariadb-client
-    openssl curl wrk valgrind tmux python3
+    openssl curl wrk valgrind tmux python3 python3-cryptography
 )
 
 missing=()

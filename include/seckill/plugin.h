@@ -285,6 +285,86 @@ struct sk_queue_ops {
 };
 
 /* ------------------------------------------------------------------------- */
+/* Payment plugins: trades at a payment gateway. Never on the reservation    */
+/* path. Every verb is asynchronous like the others (the plugin does its I/O */
+/* without blocking the loop, or on threads of its own).                    */
+/* ------------------------------------------------------------------------- */
+
+/* A trade to create. Owned by the caller; read during the call only. */
+struct sk_pay_trade {
+    const char *order_no;    /* the merchant's trade number (out_trade_no) */
+    int64_t amount_cents;
+    const char *subject;     /* what is bought, UTF-8 */
+    int64_t expires_at_ms;   /* the gateway refuses payment after this */
+};
+
+enum sk_trade_status {
+    SK_TRADE_NOT_FOUND = 0,  /* the gateway has no such trade (not created, or not scanned yet) */
+    SK_TRADE_WAITING = 1,    /* created, not paid */
+    SK_TRADE_PAID = 2,       /* paid (Alipay: TRADE_SUCCESS or TRADE_FINISHED) */
+    SK_TRADE_CLOSED = 3,     /* closed unpaid (or fully refunded) */
+};
+
+/* What a gateway says about a trade. Valid only during the callback. */
+struct sk_pay_result {
+    enum sk_trade_status status;
+    const char *order_no;
+    const char *trade_no;    /* the gateway's number, "" when it has none */
+    int64_t amount_cents;    /* the trade's amount as the gateway has it (-1 unknown) */
+    const char *pay_url;     /* create: where to send the buyer, or NULL */
+    const char *qr_code;     /* create: the QR code content, or NULL */
+    int refunded;            /* refund: 1 when this call moved money, 0 when it had already */
+};
+
+typedef void (*sk_pay_cb)(void *arg, int status, const struct sk_pay_result *res, const char *err);
+
+/* A gateway's asynchronous notify, parsed and verified. Strings point into storage
+ * of the caller's (see verify_notify), valid as long as it. */
+struct sk_pay_notify {
+    char order_no[64];
+    char trade_no[64];
+    char app_id[64];
+    char notify_id[128];
+    enum sk_trade_status status;
+    int64_t amount_cents;
+    int64_t paid_at_ms;      /* 0 when not paid */
+};
+
+struct sk_payment_ops {
+    size_t size; /* sizeof(struct sk_payment_ops) the plugin was built with */
+
+    int (*attach)(void *instance, uv_loop_t *loop, void **conn, char *errbuf);
+    void (*detach)(void *conn);
+    int (*ready)(void *conn);
+
+    /* Create the trade (or make the signed payment URL, for gateways whose payment
+     * page is a redirect); res carries pay_url or qr_code. Creating the same order
+     * again returns the existing trade where the gateway allows it. */
+    int (*create)(void *conn, const struct sk_pay_trade *trade, sk_pay_cb cb, void *arg);
+    /* Ask the gateway for the trade's status. */
+    int (*query)(void *conn, const char *order_no, sk_pay_cb cb, void *arg);
+    /* Close an unpaid trade. res->status: SK_TRADE_CLOSED (closed now or before),
+     * SK_TRADE_NOT_FOUND (no trade: nothing to close), SK_TRADE_PAID (it was paid:
+     * not closed). */
+    int (*close)(void *conn, const char *order_no, sk_pay_cb cb, void *arg);
+    /* Give back amount_cents of a paid trade; refund_no identifies this refund, so a
+     * retry with the same refund_no never refunds twice. */
+    int (*refund)(void *conn, const char *order_no, const char *refund_no, int64_t amount_cents,
+                  const char *reason, sk_pay_cb cb, void *arg);
+
+    /* Verify and parse a notify body (content_type as received). CPU only, no I/O:
+     * callable on any thread. SK_OK with *out filled, or SK_ERR with errbuf
+     * (SK_ERRLEN) for a bad signature, another app id, a malformed body. */
+    int (*verify_notify)(void *instance, const char *content_type, const char *body, size_t len,
+                         struct sk_pay_notify *out, char *errbuf);
+    /* The answers the gateway expects to a notify ("success" / "fail" for Alipay)
+     * and their content type. Static strings. */
+    const char *notify_ok;
+    const char *notify_fail;
+    const char *notify_content_type;
+};
+
+/* ------------------------------------------------------------------------- */
 /* The descriptor every plugin exports.                                      */
 /* ------------------------------------------------------------------------- */
 
@@ -304,7 +384,8 @@ struct sk_plugin {
     void (*destroy)(void *instance);
 
     /* The ops table of `kind` (struct sk_stock_ops for SK_PLUGIN_STOCK, struct
-     * sk_queue_ops for SK_PLUGIN_QUEUE). Static. */
+     * sk_queue_ops for SK_PLUGIN_QUEUE, struct sk_payment_ops for SK_PLUGIN_PAYMENT).
+     * Static. */
     const void *ops;
 };
 
