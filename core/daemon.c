@@ -11,6 +11,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "orders/closer.h"
 #include "orders/writer.h"
 #include "scheduler.h"
 #include "timeutil.h"
@@ -31,9 +32,15 @@ int sk_loop_ctx_init(struct sk_daemon *d, unsigned index, uv_loop_t *loop, int w
     lc->index = index;
     if (d->stock_ops->attach(d->stock.instance, loop, &lc->stock_conn, err) != SK_OK)
         goto fail;
+    if (d->pay_ops != NULL && d->pay_ops->attach(d->payment.instance, loop, &lc->pay_conn, err) != SK_OK) {
+        d->stock_ops->detach(lc->stock_conn);
+        goto fail;
+    }
     if (with_db) {
         if (sk_db_open_config(&lc->db, &d->cfg, dberr, sizeof(dberr)) != SK_OK) {
             snprintf(err, SK_ERRLEN, "%s", dberr);
+            if (lc->pay_conn)
+                d->pay_ops->detach(lc->pay_conn);
             d->stock_ops->detach(lc->stock_conn);
             goto fail;
         }
@@ -52,6 +59,8 @@ void sk_loop_ctx_fini(struct sk_loop_ctx *lc)
         return;
     if (lc->has_db)
         sk_db_close(&lc->db);
+    if (lc->pay_conn)
+        lc->d->pay_ops->detach(lc->pay_conn);
     if (lc->stock_conn)
         lc->d->stock_ops->detach(lc->stock_conn);
     free(lc);
@@ -146,6 +155,15 @@ int sk_daemon_start(struct sk_daemon *d, char *err)
         sk_warn(WHO, "no queue plugin configured (plugins.queue): reservations stay in the stock store and "
                      "never become MariaDB orders");
     }
+    if (d->cfg.payment.present) {
+        if (sk_plugin_load(&d->cfg, &d->cfg.payment, SK_PLUGIN_PAYMENT, &d->payment, perr) != SK_OK) {
+            snprintf(err, SK_ERRLEN, "%s", perr);
+            return SK_ERR;
+        }
+        d->pay_ops = sk_plugin_payment_ops(&d->payment);
+        sk_info(WHO, "payment plugin %s %s loaded from %s", d->payment.desc->name, d->payment.desc->version,
+                d->payment.path);
+    }
     if (migrate(d, err) != SK_OK)
         return SK_ERR;
     if (sk_db_pool_init(&d->pool, &d->cfg, d->cfg.mariadb.pool_size) != SK_OK) {
@@ -153,6 +171,8 @@ int sk_daemon_start(struct sk_daemon *d, char *err)
         return SK_ERR;
     }
     if (d->queue.desc != NULL && (d->writer = sk_writer_start(d, err)) == NULL)
+        return SK_ERR;
+    if ((d->closer = sk_closer_start(d, err)) == NULL)
         return SK_ERR;
     atomic_store(&d->db_ok, 1);
     if ((d->catalog = sk_catalog_new()) == NULL) {
@@ -188,7 +208,11 @@ void sk_daemon_stop(struct sk_daemon *d)
      * the writer has not acknowledged is delivered again after a restart. */
     sk_writer_stop(d->writer);
     d->writer = NULL;
+    sk_closer_stop(d->closer);
+    d->closer = NULL;
     sk_plugin_unload(&d->queue);
+    sk_plugin_unload(&d->payment);
+    d->pay_ops = NULL;
     sk_db_pool_free(&d->pool);
     sk_catalog_free(d->catalog);
     d->catalog = NULL;

@@ -21,6 +21,7 @@
 struct sk_scheduler;
 struct sk_catalog;
 struct sk_writer;
+struct sk_closer;
 
 struct sk_daemon {
     struct sk_config cfg;                 /* owned */
@@ -28,6 +29,9 @@ struct sk_daemon {
     const struct sk_stock_ops *stock_ops; /* inside stock */
     struct sk_loaded_plugin queue;        /* owned; desc NULL when not configured */
     struct sk_writer *writer;             /* the order writer; NULL without a queue */
+    struct sk_loaded_plugin payment;      /* owned; desc NULL when not configured */
+    const struct sk_payment_ops *pay_ops; /* inside payment, or NULL */
+    struct sk_closer *closer;             /* times out unpaid orders */
     struct sk_db_pool pool;               /* MariaDB for the loops' thread-pool work */
     struct sk_http_server *client;        /* buyers */
     struct sk_http_server *admin;         /* operators */
@@ -43,6 +47,7 @@ struct sk_loop_ctx {
     struct sk_daemon *d;
     unsigned index;
     void *stock_conn;          /* this loop's stock plugin connection */
+    void *pay_conn;            /* this loop's payment plugin connection, or NULL */
     struct sk_db db;           /* admin loop only: its MariaDB connection */
     int has_db;
 };

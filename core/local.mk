@@ -8,6 +8,7 @@ core_libseckillcore_la_SOURCES = \
 	core/catalog.c core/catalog.h \
 	core/client/client_api.c core/client/client_api.h \
 	core/client/catalog_views.c core/client/reserve.c core/client/orders.c \
+	core/client/confirm.c core/client/notify.c \
 	core/timeutil.c core/timeutil.h \
 	core/config.c core/config.h \
 	core/metrics.c core/metrics.h \
@@ -17,14 +18,16 @@ core_libseckillcore_la_SOURCES = \
 	core/db/activity_store.c core/db/activity_store.h \
 	core/db/order_stats.c core/db/order_stats.h \
 	core/db/order_store.c core/db/order_store.h \
+	core/db/payment_store.c core/db/payment_store.h \
 	core/db/pool.c core/db/pool.h \
 	core/orders/writer.c core/orders/writer.h \
+	core/orders/closer.c core/orders/closer.h \
 	core/http/server.c core/http/server.h \
 	core/http/request.c core/http/request.h \
 	core/http/router.c core/http/router.h \
 	core/admin/activity_json.c core/admin/activity_json.h \
 	core/admin/admin_api.c core/admin/admin_api.h \
-	core/admin/stats_api.c \
+	core/admin/stats_api.c core/admin/orders_api.c \
 	core/stats.c core/stats.h \
 	core/health.c core/health.h \
 	core/scheduler.c core/scheduler.h \

@@ -517,5 +517,7 @@ const struct sk_http_route sk_admin_routes[] = {
     {"POST", "/admin/v1/activities/{id}/cancel", cancel_activity, 0},
     {"GET", "/admin/v1/activities/{id}/stock", activity_stock, 0},
     {"GET", "/admin/v1/stats", sk_admin_stats, 0},
+    {"GET", "/admin/v1/orders", sk_admin_list_orders, 0},
+    {"POST", "/admin/v1/orders/{s}/close", sk_admin_close_order, 0},
 };
 const size_t sk_admin_routes_count = sizeof(sk_admin_routes) / sizeof(sk_admin_routes[0]);

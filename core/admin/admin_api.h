@@ -20,5 +20,8 @@ int sk_admin_authorize(struct sk_http_req *req);
 
 /* GET /admin/v1/stats (stats_api.c). */
 void sk_admin_stats(struct sk_http_req *req);
+/* GET /admin/v1/orders, POST /admin/v1/orders/{order_no}/close (orders_api.c). */
+void sk_admin_list_orders(struct sk_http_req *req);
+void sk_admin_close_order(struct sk_http_req *req);
 
 #endif

@@ -37,5 +37,8 @@ const struct sk_http_route sk_client_routes[] = {
     /* public: the handler checks the token itself, after the cheap refusals */
     {"POST", "/api/v1/seckill", sk_client_reserve, 1},
     {"GET", "/api/v1/orders/{s}", sk_client_get_order, 0},
+    {"POST", "/api/v1/orders/{s}/confirm", sk_client_confirm, 0},
+    /* public: the gateway signs its notifies; the plugin verifies them */
+    {"POST", "/api/v1/pay/notify/{s}", sk_client_notify, 1},
 };
 const size_t sk_client_routes_count = sizeof(sk_client_routes) / sizeof(sk_client_routes[0]);

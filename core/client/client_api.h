@@ -32,5 +32,7 @@ void sk_client_get_activity(struct sk_http_req *req);
 void sk_client_get_item(struct sk_http_req *req);
 void sk_client_reserve(struct sk_http_req *req);
 void sk_client_get_order(struct sk_http_req *req);
+void sk_client_confirm(struct sk_http_req *req);   /* confirm.c */
+void sk_client_notify(struct sk_http_req *req);    /* notify.c */
 
 #endif

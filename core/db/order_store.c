@@ -304,3 +304,63 @@ out:
     mysql_stmt_close(st);
     return rc;
 }
+
+int sk_store_orders_list(struct sk_db *db, const char *status, uint64_t activity_id, size_t limit,
+                         struct sk_order *out, size_t *n, char *err, size_t errlen)
+{
+    char sql[512], where[160] = "1 = 1";
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    size_t k = 0;
+    /* status is one of the known names (checked by the caller); numbers are numbers */
+    if (status && activity_id)
+        snprintf(where, sizeof(where), "status = '%.15s' AND activity_id = %" PRIu64, status, activity_id);
+    else if (status)
+        snprintf(where, sizeof(where), "status = '%.15s'", status);
+    else if (activity_id)
+        snprintf(where, sizeof(where), "activity_id = %" PRIu64, activity_id);
+    snprintf(sql, sizeof(sql),
+             "SELECT order_no FROM orders WHERE %s ORDER BY id DESC LIMIT %zu", where, limit);
+    if (mysql_query(db->conn, sql) != 0 || (res = mysql_store_result(db->conn)) == NULL) {
+        say(err, errlen, "MariaDB: %s", mysql_error(db->conn));
+        return SK_ERR;
+    }
+    char (*nos)[48] = calloc(limit ? limit : 1, sizeof(*nos));
+    if (nos == NULL) {
+        mysql_free_result(res);
+        say(err, errlen, "out of memory");
+        return SK_ERR;
+    }
+    size_t m = 0;
+    while ((row = mysql_fetch_row(res)) != NULL && m < limit)
+        snprintf(nos[m++], sizeof(nos[0]), "%s", row[0] ? row[0] : "");
+    mysql_free_result(res);
+    for (size_t i = 0; i < m; i++) {
+        if (sk_store_order_get(db, nos[i], &out[k], err, errlen) == SK_OK)
+            k++;
+    }
+    free(nos);
+    *n = k;
+    return SK_OK;
+}
+
+int sk_store_order_expire_now(struct sk_db *db, const char *order_no, char *err, size_t errlen)
+{
+    char sql[256];
+    struct sk_order o;
+    uint64_t item;
+    if (sk_order_no_parse(order_no, strlen(order_no), &item) != SK_OK)
+        return SK_STORE_NOT_FOUND;
+    int rc = sk_store_order_get(db, order_no, &o, err, errlen);
+    if (rc != SK_OK)
+        return rc;
+    snprintf(sql, sizeof(sql),
+             "UPDATE orders SET expires_at = LEAST(expires_at, NOW(3)), close_reason = 'admin', updated_at = NOW(3) "
+             "WHERE order_no = '%s' AND status IN ('created', 'paying')",
+             order_no);
+    if (mysql_query(db->conn, sql) != 0) {
+        say(err, errlen, "MariaDB: %s", mysql_error(db->conn));
+        return SK_ERR;
+    }
+    return mysql_affected_rows(db->conn) > 0 ? SK_OK : SK_STORE_CONFLICT;
+}

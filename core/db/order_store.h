@@ -48,4 +48,11 @@ int sk_store_orders_insert(struct sk_db *db, const struct sk_reservation *recs, 
 /* Read order `order_no` into *out. SK_OK, SK_STORE_NOT_FOUND, or SK_ERR with err. */
 int sk_store_order_get(struct sk_db *db, const char *order_no, struct sk_order *out, char *err, size_t errlen);
 
+/* Orders newest first, optionally of one status and/or activity (0: all). */
+int sk_store_orders_list(struct sk_db *db, const char *status, uint64_t activity_id, size_t limit,
+                         struct sk_order *out, size_t *n, char *err, size_t errlen);
+/* Move an unpaid order's deadline to now (closing it by hand through the closer).
+ * SK_OK, SK_STORE_NOT_FOUND, SK_STORE_CONFLICT (paid or closed). */
+int sk_store_order_expire_now(struct sk_db *db, const char *order_no, char *err, size_t errlen);
+
 #endif
