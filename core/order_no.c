@@ -57,14 +57,14 @@ int sk_order_no_new(int64_t now_ms, uint64_t item_id, char *out)
         }
         out[c] = crockford[v];
     }
-    snprintf(out + SK_ULID_LEN, SK_ORDER_NO_MAX + 1 - SK_ULID_LEN, "-%llu", (unsigned long long)item_id);
+    snprintf(out + SK_ULID_LEN, SK_ORDER_NO_MAX + 1 - SK_ULID_LEN, "_%llu", (unsigned long long)item_id);
     return SK_OK;
 }
 
 int sk_order_no_parse(const char *s, size_t len, uint64_t *item_id)
 {
     uint64_t id = 0;
-    if (len < SK_ULID_LEN + 2 || len > SK_ORDER_NO_MAX || s[0] > '7' || s[SK_ULID_LEN] != '-')
+    if (len < SK_ULID_LEN + 2 || len > SK_ORDER_NO_MAX || s[0] > '7' || s[SK_ULID_LEN] != '_')
         return SK_ERR;
     for (size_t i = 0; i < SK_ULID_LEN; i++)
         if (s[i] == '\0' || memchr(crockford, s[i], 32) == NULL)

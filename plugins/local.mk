@@ -1,9 +1,29 @@
 # plugins/: one .so per plugin, named <kind>_<name>.so, exporting only `sk_plugin`.
+
+# plugins/common: what the plugins that talk to the stock plugin's Redis share (the
+# async connection, the shared config keys, the reservation-log reader). A libtool
+# convenience library, linked into each of those plugins; its names stay hidden.
+noinst_LTLIBRARIES += plugins/common/libskredis.la
+plugins_common_libskredis_la_SOURCES = \
+	plugins/common/redis_conn.c plugins/common/redis_conn.h \
+	plugins/common/redis_conf.c plugins/common/redis_conf.h \
+	plugins/common/reslog.c plugins/common/reslog.h
+plugins_common_libskredis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(UV_CFLAGS) $(HIREDIS_CFLAGS) \
+	$(JANSSON_CFLAGS)
+PLUGIN_COMMON_CFLAGS = -I$(top_srcdir)/plugins/common
+
 plugins_LTLIBRARIES += plugins/stock_redis.la
 plugins_stock_redis_la_SOURCES = \
 	plugins/stock/redis/redis_stock.c \
-	plugins/stock/redis/redis_conn.c plugins/stock/redis/redis_conn.h \
 	plugins/stock/redis/scripts.c plugins/stock/redis/scripts.h
-plugins_stock_redis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(UV_CFLAGS) $(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
-plugins_stock_redis_la_LIBADD = $(HIREDIS_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
+plugins_stock_redis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) \
+	$(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
+plugins_stock_redis_la_LIBADD = plugins/common/libskredis.la $(HIREDIS_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
 plugins_stock_redis_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+plugins_LTLIBRARIES += plugins/queue_redis_streams.la
+plugins_queue_redis_streams_la_SOURCES = plugins/queue/redis_streams/redis_streams.c
+plugins_queue_redis_streams_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) \
+	$(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
+plugins_queue_redis_streams_la_LIBADD = plugins/common/libskredis.la $(HIREDIS_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
+plugins_queue_redis_streams_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -98,7 +98,7 @@ static void reserve_expect(uint64_t user_id, json_int_t activity_id, json_int_t 
                   (long long)activity_id, (long long)item_id, status, code, st, got);
 }
 
-/* An order number as order_no.h shapes it: a 26-character ULID, '-', and the
+/* An order number as order_no.h shapes it: a 26-character ULID, '_', and the
  * item's id. */
 static void assert_order_no(const char *order_no, json_int_t item_id)
 {
@@ -106,7 +106,7 @@ static void assert_order_no(const char *order_no, json_int_t item_id)
     ck_assert_ptr_nonnull(order_no);
     ck_assert_msg(sk_order_no_parse(order_no, strlen(order_no), &parsed) == 0 && parsed == (uint64_t)item_id,
                   "order number \"%s\" is not one of item %lld", order_no, (long long)item_id);
-    ck_assert_msg(strlen(order_no) > SK_ULID_LEN && order_no[SK_ULID_LEN] == '-', "order number \"%s\"", order_no);
+    ck_assert_msg(strlen(order_no) > SK_ULID_LEN && order_no[SK_ULID_LEN] == '_', "order number \"%s\"", order_no);
 }
 
 /* Create an activity whose window is [now + starts_in, now + ends_in) (ms) with

@@ -18,7 +18,7 @@ START_TEST(shape)
     uint64_t item = 0;
     ck_assert_int_eq(sk_order_no_new(1795600800123LL, 12, no), SK_OK);
     ck_assert_int_eq(strlen(no), SK_ULID_LEN + 3);
-    ck_assert_str_eq(no + SK_ULID_LEN, "-12");
+    ck_assert_str_eq(no + SK_ULID_LEN, "_12");
     ck_assert_int_eq(sk_order_no_parse(no, strlen(no), &item), SK_OK);
     ck_assert_int_eq(item, 12);
     /* the first 10 characters are the 48-bit millisecond clock (ULID layout),
@@ -38,14 +38,14 @@ START_TEST(parse_refuses)
         "",
         "01M892BPBV",
         "01M892BPBVAAAAAAAAAAAAAAAA",        /* no item */
-        "01M892BPBVAAAAAAAAAAAAAAAA-",       /* empty item */
-        "01M892BPBVAAAAAAAAAAAAAAAA-0",      /* item 0 */
-        "01M892BPBVAAAAAAAAAAAAAAAA-1x",
-        "01M892BPBVAAAAAAAAAAAAAAAA_1",
-        "01M892BPBVIIIIIIIIIIIIIIII-1",      /* I is not Crockford */
-        "81M892BPBVAAAAAAAAAAAAAAAA-1",      /* more than 128 bits */
-        "01M892BPBVAAAAAAAAAAAAAAAA-18446744073709551616", /* item overflows */
-        "01M892BPBVAAAAAAAAAAAAAAAA-123456789012345678901",
+        "01M892BPBVAAAAAAAAAAAAAAAA_",       /* empty item */
+        "01M892BPBVAAAAAAAAAAAAAAAA_0",      /* item 0 */
+        "01M892BPBVAAAAAAAAAAAAAAAA_1x",
+        "01M892BPBVAAAAAAAAAAAAAAAA-1",      /* the separator is _ */
+        "01M892BPBVIIIIIIIIIIIIIIII_1",      /* I is not Crockford */
+        "81M892BPBVAAAAAAAAAAAAAAAA_1",      /* more than 128 bits */
+        "01M892BPBVAAAAAAAAAAAAAAAA_18446744073709551616", /* item overflows */
+        "01M892BPBVAAAAAAAAAAAAAAAA_123456789012345678901",
         "../../etc/passwd",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -54,7 +54,7 @@ START_TEST(parse_refuses)
         ck_assert_int_eq(item, 77);
     }
     uint64_t item = 77;
-    ck_assert_int_eq(sk_order_no_parse("01M892BPBVAAAAAAAAAAAAAAAA-5", 28, &item), SK_OK);
+    ck_assert_int_eq(sk_order_no_parse("01M892BPBVAAAAAAAAAAAAAAAA_5", 28, &item), SK_OK);
     ck_assert_int_eq(item, 5);
 }
 END_TEST

@@ -30,10 +30,10 @@ tests_plugins_newer_minor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 SK_SUITES = tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
-	tests/check_scheduler tests/check_client_api
+	tests/check_scheduler tests/check_client_api tests/check_orders
 check_PROGRAMS += tests/check_timeutil tests/check_jwt tests/check_order_no tests/check_config tests/check_plugin_host \
 	tests/check_redis_stock tests/check_db tests/check_http tests/check_admin_api \
-	tests/check_scheduler tests/check_client_api
+	tests/check_scheduler tests/check_client_api tests/check_orders
 TESTS += $(SK_SUITES)
 
 tests_check_timeutil_SOURCES = tests/check_timeutil.c
@@ -69,6 +69,16 @@ tests_check_scheduler_LDADD = $(TEST_LDADD)
 tests_check_client_api_SOURCES = tests/check_client_api.c
 tests_check_client_api_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_api_LDADD = $(TEST_LDADD)
+tests_check_orders_SOURCES = tests/check_orders.c
+tests_check_orders_CFLAGS = $(TEST_CFLAGS)
+tests_check_orders_LDADD = $(TEST_LDADD)
+
+# The redis_streams queue plugin (and the reservation-log reader under it).
+SK_SUITES += tests/check_queue_redis_streams
+check_PROGRAMS += tests/check_queue_redis_streams
+tests_check_queue_redis_streams_SOURCES = tests/check_queue_redis_streams.c
+tests_check_queue_redis_streams_CFLAGS = $(TEST_CFLAGS)
+tests_check_queue_redis_streams_LDADD = $(TEST_LDADD)
 
 # The suites find the built daemon and plugins through these.
 AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \

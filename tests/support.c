@@ -235,6 +235,8 @@ void sk_test_daemon_start(struct sk_test_daemon *d, const char *database, int re
             sk_test_mysql_password(), database, SK_TEST_JWT_SECRET, SK_TEST_ADMIN_TOKEN,
             plugin_dir ? "plugin_dir: " : "", plugin_dir ? plugin_dir : "", plugin_dir ? "\n" : "",
             sk_test_redis_host(), sk_test_redis_port(), redis_db);
+    if (d->plugins_yaml)
+        fputs(d->plugins_yaml, f);
     if (extra_yaml)
         fputs(extra_yaml, f);
     fclose(f);

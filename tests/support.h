@@ -63,6 +63,9 @@ struct sk_test_daemon {
     char client_url[64];
     char database[64];
     int redis_db;
+    /* Set before sk_test_daemon_start: more entries under `plugins:` (e.g. a queue or
+     * payment plugin), each line indented by two spaces; NULL for none. Not owned. */
+    const char *plugins_yaml;
 };
 #define SK_TEST_ADMIN_TOKEN "test-admin-token-0123456789"
 #define SK_TEST_JWT_SECRET "test-jwt-secret-0123456789abcdef"

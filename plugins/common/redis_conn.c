@@ -11,6 +11,10 @@
  *    callback and nowhere else.
  *  - The connection itself is freed when the last of its uv handles has closed,
  *    which is after hiredis has run every callback of its last context.
+ *  - c->sent is in sending order, which is the order Redis answers in; each
+ *    command's deadline is at least its predecessor's (a command cannot be
+ *    answered before the one in front of it), so the list is also sorted by
+ *    deadline and one timer on its head watches them all.
  */
 #include "redis_conn.h"
 
@@ -25,7 +29,7 @@
 
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 5000u
-#define MAX_ARGS 64 /* keys + arguments of one script call */
+#define MAX_ARGS       64 /* keys + arguments of one script call */
 
 enum rc_state {
     RC_WAITING,    /* no connection; the reconnect timer runs */
@@ -43,16 +47,25 @@ struct hs_tag {
     size_t script;
 };
 
+enum rcmd_kind {
+    RCMD_SCRIPT,  /* sk_rconn_eval */
+    RCMD_PLAIN,   /* sk_rconn_command: error replies go to the caller */
+    RCMD_FAILED,  /* sk_rconn_fail: never sent */
+    RCMD_DEFERRED /* sk_rconn_defer: never sent, completes with nothing */
+};
+
 struct rcmd {
     struct rcmd *prev, *next;
     struct sk_rconn *c;
     sk_rconn_cb cb;
     void *arg;
-    uint64_t deadline; /* uv_now() ms */
+    enum rcmd_kind kind;
+    uint64_t deadline;   /* uv_now() ms */
+    unsigned timeout_ms; /* what the deadline allows, for the message */
     size_t script;
     int evalled; /* already re-sent as EVAL after NOSCRIPT */
     int argc;
-    const char **argv; /* [0] EVALSHA|EVAL, [1] sha|text, [2] numkeys, keys, args */
+    const char **argv; /* script: [0] EVALSHA|EVAL, [1] sha|text, [2] numkeys, keys, args */
     size_t *argvlen;
     char err[SK_ERRLEN]; /* why it fails, when queued on failq */
 };
@@ -189,6 +202,8 @@ static void rc_lost(struct sk_rconn *c, const redisAsyncContext *ac)
 static void finish(struct rcmd *cmd, const redisReply *reply, const char *err)
 {
     struct sk_rconn *c = cmd->c;
+    if (cmd->kind == RCMD_DEFERRED)
+        err = NULL;
     if (err != NULL)
         count(c, c->m.errors);
     if (c->sent.head == NULL && c->state != RC_CLOSING)
@@ -221,18 +236,23 @@ static void fail_later(struct sk_rconn *c, struct rcmd *cmd)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 
-/* Hand cmd to hiredis as EVALSHA (or EVAL with the script text). */
+/* Hand cmd to hiredis: a plain command as it is, a script as EVALSHA (or EVAL
+ * with the script text). */
 static int rc_write(struct sk_rconn *c, struct rcmd *cmd, int eval)
 {
-    if (eval) {
+    if (cmd->kind == RCMD_PLAIN) {
+        /* argv as given */
+    } else if (eval) {
         cmd->argv[0] = "EVAL";
         cmd->argv[1] = c->scripts[cmd->script].text;
     } else {
         cmd->argv[0] = "EVALSHA";
         cmd->argv[1] = c->sha[cmd->script];
     }
-    cmd->argvlen[0] = strlen(cmd->argv[0]);
-    cmd->argvlen[1] = strlen(cmd->argv[1]);
+    if (cmd->kind == RCMD_SCRIPT) {
+        cmd->argvlen[0] = strlen(cmd->argv[0]);
+        cmd->argvlen[1] = strlen(cmd->argv[1]);
+    }
     if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc, cmd->argv, cmd->argvlen) != REDIS_OK)
         return SK_ERR;
     count(c, c->m.commands);
@@ -257,13 +277,14 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     /* The server lost its script cache (restart, SCRIPT FLUSH, failover): send the
      * text once; EVAL caches it again for the next EVALSHA. */
-    if (reply->type == REDIS_REPLY_ERROR && !cmd->evalled && c->ac == ac && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+    if (reply->type == REDIS_REPLY_ERROR && cmd->kind == RCMD_SCRIPT && !cmd->evalled && c->ac == ac &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         cmd->evalled = 1;
         if (rc_write(c, cmd, 1) == SK_OK)
             return;
     }
     list_unlink(&c->sent, cmd);
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (reply->type == REDIS_REPLY_ERROR && cmd->kind == RCMD_SCRIPT) {
         say(err, "redis: %s", reply->str);
         finish(cmd, NULL, err);
     } else {
@@ -590,8 +611,8 @@ static void on_cmd_timer(uv_timer_t *t)
     }
     /* The reply may still come: the only way to never misread it as the answer to
      * a later command is to drop the connection. */
-    say(why, "redis command timed out after %u ms (connection to %s:%d reset)", c->conf.command_timeout_ms,
-        c->conf.host_name, c->conf.port);
+    say(why, "redis command timed out after %u ms (connection to %s:%d reset)", head->timeout_ms, c->conf.host_name,
+        c->conf.port);
     rc_drop(c, why);
 }
 
@@ -611,6 +632,7 @@ static struct rcmd *cmd_new(size_t script, size_t nkeys, const char *const *keys
     if (cmd == NULL)
         return NULL;
     memset(cmd, 0, sizeof(*cmd));
+    cmd->kind = RCMD_SCRIPT;
     cmd->script = script;
     cmd->argc = (int)argc;
     cmd->argv = (const char **)(cmd + 1);
@@ -630,6 +652,64 @@ static struct rcmd *cmd_new(size_t script, size_t nkeys, const char *const *keys
     return cmd;
 }
 
+/* One allocation for a plain command: the command, its argv and argvlen arrays,
+ * then copies of the arguments (each NUL-terminated, for the log's sake). */
+static struct rcmd *cmd_new_plain(int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t n = (size_t)argc;
+    size_t bytes = sizeof(struct rcmd) + n * (sizeof(char *) + sizeof(size_t));
+    struct rcmd *cmd;
+    char *p;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += (argvlen != NULL ? argvlen[i] : strlen(argv[i])) + 1;
+    cmd = malloc(bytes);
+    if (cmd == NULL)
+        return NULL;
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->kind = RCMD_PLAIN;
+    cmd->argc = argc;
+    cmd->argv = (const char **)(cmd + 1);
+    cmd->argvlen = (size_t *)(cmd->argv + n);
+    p = (char *)(cmd->argvlen + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        memcpy(p, argv[i], len);
+        p[len] = '\0';
+        cmd->argv[i] = p;
+        cmd->argvlen[i] = len;
+        p += len + 1;
+    }
+    return cmd;
+}
+
+/* Send cmd (or fail it from the loop when there is no connection) and watch its
+ * deadline. Always SK_OK: from here on cmd completes through its callback. */
+static int rc_send(struct sk_rconn *c, struct rcmd *cmd, unsigned timeout_ms)
+{
+    uint64_t now = uv_now(c->loop);
+
+    cmd->timeout_ms = timeout_ms;
+    cmd->deadline = now + timeout_ms;
+    if (c->state != RC_READY) {
+        say(cmd->err, "redis not connected: %s", c->reason);
+        fail_later(c, cmd);
+        return SK_OK;
+    }
+    if (rc_write(c, cmd, 0) != SK_OK) {
+        say(cmd->err, "redis refused the command: %s", c->ac->errstr[0] ? c->ac->errstr : "connection closing");
+        fail_later(c, cmd);
+        return SK_OK;
+    }
+    /* Answered in order: never before the command in front of it. */
+    if (c->sent.tail != NULL && c->sent.tail->deadline > cmd->deadline)
+        cmd->deadline = c->sent.tail->deadline;
+    list_append(&c->sent, cmd);
+    if (!uv_is_active((uv_handle_t *)&c->cmd_timer))
+        uv_timer_start(&c->cmd_timer, on_cmd_timer, c->sent.head->deadline > now ? c->sent.head->deadline - now : 0, 0);
+    return SK_OK;
+}
+
 int sk_rconn_eval(struct sk_rconn *c, size_t script, size_t nkeys, const char *const *keys, size_t nargs,
                   const char *const *args, sk_rconn_cb cb, void *arg)
 {
@@ -643,20 +723,47 @@ int sk_rconn_eval(struct sk_rconn *c, size_t script, size_t nkeys, const char *c
     cmd->c = c;
     cmd->cb = cb;
     cmd->arg = arg;
-    cmd->deadline = uv_now(c->loop) + c->conf.command_timeout_ms;
-    if (c->state != RC_READY) {
-        say(cmd->err, "redis not connected: %s", c->reason);
-        fail_later(c, cmd);
-        return SK_OK;
-    }
-    if (rc_write(c, cmd, 0) != SK_OK) {
-        say(cmd->err, "redis refused the command: %s", c->ac->errstr[0] ? c->ac->errstr : "connection closing");
-        fail_later(c, cmd);
-        return SK_OK;
-    }
-    list_append(&c->sent, cmd);
-    if (!uv_is_active((uv_handle_t *)&c->cmd_timer))
-        uv_timer_start(&c->cmd_timer, on_cmd_timer, c->conf.command_timeout_ms, 0);
+    return rc_send(c, cmd, c->conf.command_timeout_ms);
+}
+
+int sk_rconn_command_block(struct sk_rconn *c, unsigned block_ms, int argc, const char *const *argv,
+                           const size_t *argvlen, sk_rconn_cb cb, void *arg)
+{
+    struct rcmd *cmd;
+    unsigned timeout;
+
+    if (c == NULL || cb == NULL || c->state == RC_CLOSING || argc < 1 || argv == NULL)
+        return SK_ERR;
+    cmd = cmd_new_plain(argc, argv, argvlen);
+    if (cmd == NULL)
+        return SK_ERR;
+    cmd->c = c;
+    cmd->cb = cb;
+    cmd->arg = arg;
+    timeout = block_ms > UINT32_MAX - c->conf.command_timeout_ms ? UINT32_MAX : block_ms + c->conf.command_timeout_ms;
+    return rc_send(c, cmd, timeout);
+}
+
+int sk_rconn_command(struct sk_rconn *c, int argc, const char *const *argv, const size_t *argvlen, sk_rconn_cb cb,
+                     void *arg)
+{
+    return sk_rconn_command_block(c, 0, argc, argv, argvlen, cb, arg);
+}
+
+int sk_rconn_defer(struct sk_rconn *c, sk_rconn_cb cb, void *arg)
+{
+    struct rcmd *cmd;
+
+    if (c == NULL || cb == NULL || c->state == RC_CLOSING)
+        return SK_ERR;
+    cmd = cmd_new(0, 0, NULL, 0, NULL);
+    if (cmd == NULL)
+        return SK_ERR;
+    cmd->kind = RCMD_DEFERRED;
+    cmd->c = c;
+    cmd->cb = cb;
+    cmd->arg = arg;
+    fail_later(c, cmd);
     return SK_OK;
 }
 
@@ -669,6 +776,7 @@ int sk_rconn_fail(struct sk_rconn *c, const char *err, sk_rconn_cb cb, void *arg
     cmd = cmd_new(0, 0, NULL, 0, NULL);
     if (cmd == NULL)
         return SK_ERR;
+    cmd->kind = RCMD_FAILED;
     cmd->c = c;
     cmd->cb = cb;
     cmd->arg = arg;
