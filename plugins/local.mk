@@ -27,3 +27,15 @@ plugins_queue_redis_streams_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGI
 	$(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
 plugins_queue_redis_streams_la_LIBADD = plugins/common/libskredis.la $(HIREDIS_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
 plugins_queue_redis_streams_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+plugins_LTLIBRARIES += plugins/payment_alipay.la
+plugins_payment_alipay_la_SOURCES = \
+	plugins/payment/alipay/alipay.c plugins/payment/alipay/alipay.h \
+	plugins/payment/alipay/trade.c plugins/payment/alipay/notify.c \
+	plugins/payment/alipay/http.c plugins/payment/alipay/http.h \
+	plugins/payment/alipay/params.c plugins/payment/alipay/params.h \
+	plugins/payment/alipay/sign.c plugins/payment/alipay/sign.h
+plugins_payment_alipay_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(UV_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(JANSSON_CFLAGS)
+plugins_payment_alipay_la_LIBADD = $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
+plugins_payment_alipay_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -85,3 +85,13 @@ AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \
 	SK_PLUGIN_BUILD_DIR='$(abs_top_builddir)/plugins/.libs' \
 	SK_TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs' \
 	CK_DEFAULT_TIMEOUT=60 ; export SK_DAEMON SK_PLUGIN_BUILD_DIR SK_TEST_PLUGIN_DIR CK_DEFAULT_TIMEOUT;
+
+# The alipay payment plugin: its signing and value code compiled in (vectors, the
+# openssl command line), the plugin through the host, and the gateway emulator
+# (scripts/alipay-emulator.py, started by the suite).
+SK_SUITES += tests/check_payment_alipay
+check_PROGRAMS += tests/check_payment_alipay
+tests_check_payment_alipay_SOURCES = tests/check_payment_alipay.c \
+	plugins/payment/alipay/params.c plugins/payment/alipay/sign.c
+tests_check_payment_alipay_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_check_payment_alipay_LDADD = $(TEST_LDADD) $(OPENSSL_LIBS)
