@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The demo sale, end to end, on a fresh Debian 12 machine: installs what is
-# missing, builds, starts the private stack and seckilld with the example config,
-# then runs a sale through the admin API and prints what happened.
-# What the demo covers grows with the product: today an operator creates an
-# activity, schedules it, and watches the daemon publish it to Redis on time,
-# start it and end it.
+# The demo sale, end to end, on a fresh Debian 12 machine: installs what is missing,
+# builds, starts the private Redis and MariaDB, the Alipay gateway emulator and
+# seckilld (config/seckilld.yaml plus the payment plugin and a 20 s order timeout),
+# then runs a sale: an operator publishes an activity, a burst of buyers reserves,
+# some pay through the emulator, the rest time out and their units go back, and a
+# summary checks the invariants.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=$ROOT/build-demo
+DEMO=$ROOT/.stack/demo
 ADMIN_TOKEN=${SECKILL_ADMIN_TOKEN:-demo-admin-token-change-me-0123456789}
+APP_ID=2021000000000001
+ALIPAY_PORT=8090
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -22,57 +25,61 @@ mkdir -p "$BUILD"
 say "private stack"
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"
+mkdir -p "$DEMO"
+# A fresh database and Redis db for every demo run.
+mariadb --no-defaults -h127.0.0.1 -P"$SK_TEST_MYSQL_PORT" -u"$SK_TEST_MYSQL_USER" -p"$SK_TEST_MYSQL_PASSWORD" \
+    -e 'DROP DATABASE IF EXISTS seckill_demo; CREATE DATABASE seckill_demo'
+redis-cli -p "$SK_TEST_REDIS_PORT" -n 0 FLUSHDB >/dev/null
 
-# The example config, with the plugins taken from the build tree.
-mkdir -p .stack/demo
-cp config/seckilld.yaml .stack/demo/seckilld.yaml
-printf '\nplugin_dir: %s/plugins/.libs\n' "$BUILD" >> .stack/demo/seckilld.yaml
+say "Alipay gateway emulator (the sandbox stand-in) on 127.0.0.1:$ALIPAY_PORT"
+if [ ! -f "$DEMO/app_priv.pem" ]; then
+    openssl genrsa -out "$DEMO/app_priv.pem" 2048 2>/dev/null
+    openssl rsa -in "$DEMO/app_priv.pem" -pubout -out "$DEMO/app_pub.pem" 2>/dev/null
+    openssl genrsa -out "$DEMO/alipay_priv.pem" 2048 2>/dev/null
+    openssl rsa -in "$DEMO/alipay_priv.pem" -pubout -out "$DEMO/alipay_pub.pem" 2>/dev/null
+fi
+rm -rf "$DEMO/alipay-data"
+/usr/bin/python3 scripts/alipay-emulator.py --port $ALIPAY_PORT --data "$DEMO/alipay-data" --app-id $APP_ID \
+    --app-public-key "$DEMO/app_pub.pem" --alipay-private-key "$DEMO/alipay_priv.pem" \
+    >"$DEMO/alipay.log" 2>&1 &
+ALIPAY=$!
+DAEMON=
+cleanup() {
+    [ -n "$DAEMON" ] && kill -TERM "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
+    kill -TERM "$ALIPAY" 2>/dev/null && wait "$ALIPAY" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 50); do grep -q listening "$DEMO/alipay.log" 2>/dev/null && break; sleep 0.1; done
+
+# The example config, with a short order timeout, the demo database, the plugins
+# from the build tree and the payment plugin pointed at the emulator.
+sed -e 's/^order_timeout: .*/order_timeout: 20s/' -e 's/^  database: seckill$/  database: seckill_demo/' \
+    config/seckilld.yaml >"$DEMO/seckilld.yaml"
+cat >>"$DEMO/seckilld.yaml" <<YAML
+  payment:
+    name: alipay
+    config:
+      gateway_url: http://127.0.0.1:$ALIPAY_PORT/gateway.do
+      app_id: "$APP_ID"
+      app_private_key_file: $DEMO/app_priv.pem
+      alipay_public_key_file: $DEMO/alipay_pub.pem
+      notify_url: http://127.0.0.1:8080/api/v1/pay/notify/alipay
+      method: precreate
+
+plugin_dir: $BUILD/plugins/.libs
+YAML
 export SECKILL_ADMIN_TOKEN=$ADMIN_TOKEN
-"$BUILD/core/seckilld" --check-config -c .stack/demo/seckilld.yaml
+"$BUILD/core/seckilld" --check-config -c "$DEMO/seckilld.yaml"
 
 say "seckilld"
-"$BUILD/core/seckilld" -c .stack/demo/seckilld.yaml 2>.stack/demo/seckilld.log &
+"$BUILD/core/seckilld" -c "$DEMO/seckilld.yaml" 2>"$DEMO/seckilld.log" &
 DAEMON=$!
-trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS http://127.0.0.1:8080/readyz; echo
 
-admin() { # admin METHOD PATH [BODY]
-    curl -sS -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" ${3:+-H 'Content-Type: application/json' -d "$3"} \
-        "http://127.0.0.1:8081$2"
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-at() { date -u -d "@$(( $(date +%s) + $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
-
-say "an operator creates an activity (publish in 3 s, start in 6 s, end in 12 s)"
-BODY=$(cat <<JSON
-{"name":"Demo flash sale","starts_at":"$(at 6)","ends_at":"$(at 12)",
- "items":[{"sku":"PHONE-X","title":"秒杀手机 X","price_cents":399900,"seckill_price_cents":99900,"stock":1000,"per_user_limit":1},
-          {"sku":"EARBUDS","title":"Earbuds","price_cents":59900,"seckill_price_cents":9900,"stock":5000,"per_user_limit":2}]}
-JSON
-)
-ID=$(admin POST /admin/v1/activities "$BODY" | json 'd["id"]')
-echo "activity $ID created"
-admin POST "/admin/v1/activities/$ID/publish" "{\"at\":\"$(at 3)\"}" | json '"state: "+d["state"]+", publish_at: "+d["publish_at"]'
-
-say "the scheduler moves it through its states"
-last=""
-for _ in $(seq 1 160); do
-    state=$(admin GET "/admin/v1/activities/$ID" | json 'd["state"]')
-    if [ "$state" != "$last" ]; then
-        echo "$(date -u +%H:%M:%S) $state"
-        if [ "$state" = published ] || [ "$state" = running ]; then
-            admin GET "/admin/v1/activities/$ID/stock" |
-                json '"\n".join("   item %d %-8s initial %d remaining %d (%s)" % (i["item_id"], i["sku"], i["initial"], i["remaining"], i["sale_state"]) for i in d["items"])'
-        fi
-        last=$state
-    fi
-    [ "$state" = ended ] && break
-    sleep 0.1
-done
-
-say "summary"
-admin GET "/admin/v1/activities/$ID/stock" |
-    json '"\n".join("item %d %-8s initial %d reserved %d paid %d remaining %d" % (i["item_id"], i["sku"], i["initial"], i["reserved"], i["paid"], i["remaining"]) for i in d["items"])'
-curl -fsS http://127.0.0.1:8080/metrics | grep -E '^seckill_http_requests_total' | head -5
-echo "daemon log: .stack/demo/seckilld.log; stop the stack with scripts/stack.sh stop"
+status=0
+/usr/bin/python3 scripts/demo_sale.py --admin-token "$ADMIN_TOKEN" --mint "$BUILD/core/seckill-mint-token" \
+    --config "$DEMO/seckilld.yaml" --alipay "http://127.0.0.1:$ALIPAY_PORT" --timeout 20 || status=$?
+echo
+echo "logs: $DEMO/seckilld.log, $DEMO/alipay.log; stop the stack with scripts/stack.sh stop"
+exit $status
