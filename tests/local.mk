@@ -80,6 +80,14 @@ tests_check_queue_redis_streams_SOURCES = tests/check_queue_redis_streams.c
 tests_check_queue_redis_streams_CFLAGS = $(TEST_CFLAGS)
 tests_check_queue_redis_streams_LDADD = $(TEST_LDADD)
 
+# seckill-console without a terminal: model, formatting, form, keys, settings and
+# its network layer (tests/console_e2e.sh drives the console itself under tmux).
+SK_SUITES += tests/check_console_model
+check_PROGRAMS += tests/check_console_model
+tests_check_console_model_SOURCES = tests/check_console_model.c
+tests_check_console_model_CFLAGS = $(TEST_CFLAGS)
+tests_check_console_model_LDADD = tui/libskconsole.la $(TEST_LDADD)
+
 # The suites find the built daemon and plugins through these.
 AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \
 	SK_PLUGIN_BUILD_DIR='$(abs_top_builddir)/plugins/.libs' \
@@ -95,3 +103,12 @@ tests_check_payment_alipay_SOURCES = tests/check_payment_alipay.c \
 	plugins/payment/alipay/params.c plugins/payment/alipay/sign.c
 tests_check_payment_alipay_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
 tests_check_payment_alipay_LDADD = $(TEST_LDADD) $(OPENSSL_LIBS)
+
+# Payment and timeouts end to end: the daemon with the redis_streams queue and the
+# alipay payment plugin against the Alipay gateway emulator (started by the suite),
+# the stack's Redis (db 14) and MariaDB (sktest_payment).
+SK_SUITES += tests/check_payment
+check_PROGRAMS += tests/check_payment
+tests_check_payment_SOURCES = tests/check_payment.c
+tests_check_payment_CFLAGS = $(TEST_CFLAGS)
+tests_check_payment_LDADD = $(TEST_LDADD)

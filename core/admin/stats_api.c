@@ -3,6 +3,7 @@
 #include "core/catalog.h"
 #include "core/daemon.h"
 #include "core/db/order_stats.h"
+#include "core/orders/writer.h"
 #include "core/stats.h"
 #include "core/timeutil.h"
 
@@ -27,12 +28,15 @@ void sk_admin_stats(struct sk_http_req *req)
     for (size_t i = 0; i < snap->n_items; i++)
         units_reserved += atomic_load(&snap->items_by_id[i]->initial) - atomic_load(&snap->items_by_id[i]->remaining);
 
+    /* null while no queue plugin runs, or before the writer first measured it */
+    int64_t lag = sk_writer_lag(d->writer);
     json_t *doc = json_pack(
-        "{s:I, s:f, s:f, s:f, s:f, s:I, s:o, s:I, s:n, s:{s:{s:s, s:s, s:b}}, s:b}", "uptime_s",
+        "{s:I, s:f, s:f, s:f, s:f, s:I, s:o, s:I, s:o, s:{s:{s:s, s:s, s:b}}, s:b}", "uptime_s",
         (json_int_t)((sk_now_ms() - atomic_load(&d->started_at_ms)) / 1000), "requests_per_s", fig.requests_per_s,
         "reservations_per_s", fig.reservations_per_s, "latency_p50_ms", (double)fig.p50_us / 1000.0,
         "latency_p99_ms", (double)fig.p99_us / 1000.0, "window_ms", (json_int_t)fig.window_ms, "orders_by_status",
-        by_status, "units_reserved", (json_int_t)units_reserved, "queue_lag", "plugins", "stock", "name",
+        by_status, "units_reserved", (json_int_t)units_reserved, "queue_lag",
+        lag >= 0 ? json_integer(lag) : json_null(), "plugins", "stock", "name",
         d->stock.desc->name, "version", d->stock.desc->version, "ready", d->stock_ops->ready(lc->stock_conn),
         "mariadb", db_ok);
     sk_http_respond_json(req, 200, doc);
