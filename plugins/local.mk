@@ -28,6 +28,23 @@ plugins_queue_redis_streams_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGI
 plugins_queue_redis_streams_la_LIBADD = plugins/common/libskredis.la $(HIREDIS_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
 plugins_queue_redis_streams_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
+# kafka_rest: the reservations through a Kafka REST Proxy (v2) over libcurl multi on
+# the loop, relaying the stock plugin's reservation logs (docs/kafka.md).
+plugins_LTLIBRARIES += plugins/queue_kafka_rest.la
+plugins_queue_kafka_rest_la_SOURCES = \
+	plugins/queue/kafka_rest/kafka_rest.c plugins/queue/kafka_rest/kafka_rest.h \
+	plugins/queue/kafka_rest/conf.c \
+	plugins/queue/kafka_rest/http.c plugins/queue/kafka_rest/http.h \
+	plugins/queue/kafka_rest/proxy.c \
+	plugins/queue/kafka_rest/records.c \
+	plugins/queue/kafka_rest/relay.c \
+	plugins/queue/kafka_rest/consumer.c
+plugins_queue_kafka_rest_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) \
+	$(CURL_CFLAGS) $(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
+plugins_queue_kafka_rest_la_LIBADD = plugins/common/libskredis.la $(CURL_LIBS) $(HIREDIS_LIBS) $(JANSSON_LIBS) \
+	$(UV_LIBS) -lpthread
+plugins_queue_kafka_rest_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
 plugins_LTLIBRARIES += plugins/payment_alipay.la
 plugins_payment_alipay_la_SOURCES = \
 	plugins/payment/alipay/alipay.c plugins/payment/alipay/alipay.h \

@@ -230,7 +230,10 @@ static void start_kafka_emulator(int port)
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     kafka_pid = fork();
     if (kafka_pid == 0) {
-        execl("/usr/bin/python3", "python3", script, "--port", portbuf, "--data", kafka_dir, (char *)NULL);
+        /* a killed daemon's consumer instance gives its partitions back after 3 s, as
+         * Kafka does after a consumer's session timeout */
+        execl("/usr/bin/python3", "python3", script, "--port", portbuf, "--data", kafka_dir, "--instance-timeout-ms",
+              "3000", (char *)NULL);
         _exit(127);
     }
     sk_test_sleep_ms(1000);

@@ -94,6 +94,14 @@ AM_TESTS_ENVIRONMENT = SK_DAEMON='$(abs_top_builddir)/core/seckilld' \
 	SK_TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs' \
 	CK_DEFAULT_TIMEOUT=60 ; export SK_DAEMON SK_PLUGIN_BUILD_DIR SK_TEST_PLUGIN_DIR CK_DEFAULT_TIMEOUT;
 
+# The kafka_rest queue plugin, against the Kafka REST Proxy emulator
+# (scripts/kafka-rest-emulator.py, started by the suite) and the stack's Redis (db 11).
+SK_SUITES += tests/check_queue_kafka_rest
+check_PROGRAMS += tests/check_queue_kafka_rest
+tests_check_queue_kafka_rest_SOURCES = tests/check_queue_kafka_rest.c
+tests_check_queue_kafka_rest_CFLAGS = $(TEST_CFLAGS)
+tests_check_queue_kafka_rest_LDADD = $(TEST_LDADD)
+
 # The alipay payment plugin: its signing and value code compiled in (vectors, the
 # openssl command line), the plugin through the host, and the gateway emulator
 # (scripts/alipay-emulator.py, started by the suite).

@@ -522,6 +522,9 @@ static void rc_connect(struct sk_rconn *c)
     /* Attached first: setting the connect callback starts waiting for writability. */
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* the loop's cached clock may be old (a loop made long before it runs): the
+     * timeout counts from now */
+    uv_update_time(c->loop);
     uv_timer_start(&c->connect_timer, on_connect_timer, c->conf.connect_timeout_ms, 0);
     return;
 fail:
