@@ -99,7 +99,12 @@ START_TEST(example_file_loads)
     ck_assert_str_eq(cfg.stock.path, "");
     ck_assert_str_eq(cfg.stock.config_json, "{\"host\":\"127.0.0.1\",\"port\":6390,\"db\":0,"
                                             "\"connect_timeout_ms\":1000,\"command_timeout_ms\":1000}");
-    ck_assert_int_eq(cfg.queue.present, 0);
+    /* the example carries every reservation to MariaDB through Redis Streams; the
+     * payment plugin is added by the demo (it needs the emulator's keys) */
+    ck_assert_int_eq(cfg.queue.present, 1);
+    ck_assert_str_eq(cfg.queue.name, "redis_streams");
+    ck_assert_str_eq(cfg.queue.config_json, "{\"host\":\"127.0.0.1\",\"port\":6390,\"db\":0,"
+                                            "\"group\":\"seckill-orders\",\"claim_idle_ms\":30000}");
     ck_assert_int_eq(cfg.payment.present, 0);
 
     /* `where` names the line of "  stock:" in the file, whatever edits move it. */

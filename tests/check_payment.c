@@ -838,13 +838,14 @@ START_TEST(confirm_answers_and_is_idempotent)
     ck_assert_int_eq(confirm(&d1, 1001, "nonsense", "key-1001-d", &r), 404);
     sk_test_resp_free(&r);
 
-    /* the buyer sees paying; MariaDB has one payment with the QR code; the gateway
-     * has one trade of the order's amount */
+    /* the buyer sees paying; MariaDB has one payment with the QR code (its key is
+     * stored as the buyer's own: "<user>:<key>"); the gateway has one trade of the
+     * order's amount */
     order_status(&d1, 1001, no, st, sizeof(st), NULL);
     ck_assert_str_eq(st, "paying");
     ck_assert_int_eq(scalar("SELECT COUNT(*) FROM payments WHERE order_no = '%s'", no), 1);
     ck_assert_int_eq(scalar("SELECT COUNT(*) FROM payments WHERE order_no = '%s' AND status = 'created' AND "
-                            "gateway = 'alipay' AND idempotency_key = 'key-1001-a' AND amount_cents = %d AND "
+                            "gateway = 'alipay' AND idempotency_key = '1001:key-1001-a' AND amount_cents = %d AND "
                             "qr_code = '%s'",
                             no, PRICE_CENTS, qr),
                      1);

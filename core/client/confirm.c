@@ -15,8 +15,9 @@
 #include "core/db/payment_store.h"
 #include "core/log.h"
 #include "core/order_no.h"
+#include "core/timeutil.h"
 
-#define KEY_MAX 128
+#define KEY_MAX 100 /* stored with the buyer's id in front, in 128 bytes */
 
 struct confirm {
     uv_work_t work;
@@ -66,6 +67,9 @@ static void after_finish(uv_work_t *w, int status)
     if (status == 0 && q->rc == SK_OK) {
         sk_info("confirm", "order %s: trade created, paying", q->order_no);
         respond_paying(q, q->pay_url, q->qr_code);
+    } else if (status == 0 && q->rc == SK_STORE_CONFLICT) {
+        /* the closer took it meanwhile; it closes the trade at the gateway too */
+        sk_http_error(q->req, 409, "conflict", "%s", q->err);
     } else {
         /* The trade exists at the gateway; a retry creates it again idempotently. */
         sk_http_error(q->req, 500, "internal", "the trade was created but not recorded: %s; retry", q->err);
@@ -132,8 +136,8 @@ static void begin_work(uv_work_t *w)
     q->rc = SK_ERR;
     if (db == NULL)
         return;
-    q->rc = sk_store_confirm_begin(db, q->order_no, q->user_id, q->d->payment.desc->name, q->key, &q->c, q->err,
-                                   sizeof(q->err));
+    q->rc = sk_store_confirm_begin(db, q->order_no, q->user_id, q->d->payment.desc->name, q->key, sk_now_ms(),
+                                   &q->c, q->err, sizeof(q->err));
     sk_db_pool_put(&q->d->pool, db);
 }
 
@@ -160,6 +164,9 @@ static void after_begin(uv_work_t *w, int status)
         goto done;
     case SK_CONFIRM_KEY_REUSED:
         sk_http_error(q->req, 409, "conflict", "this Idempotency-Key was used for another order");
+        goto done;
+    case SK_CONFIRM_EXPIRED:
+        sk_http_error(q->req, 409, "conflict", "order %s is past its payment deadline", q->order_no);
         goto done;
     case SK_CONFIRM_NOT_FOUND:
         if (lc->d->stock_ops->get_order(lc->stock_conn, q->item_id, q->order_no, on_reservation, q) == SK_OK)

@@ -13,6 +13,7 @@
 #include "client_api.h"
 #include "core/daemon.h"
 #include "core/db/order_store.h"
+#include "core/db/payment_store.h"
 #include "core/order_no.h"
 #include "core/timeutil.h"
 
@@ -24,6 +25,8 @@ struct order_lookup {
     char order_no[SK_ORDER_NO_MAX + 1];
     int db_rc;                   /* SK_OK, SK_STORE_NOT_FOUND or SK_ERR */
     struct sk_order order;       /* when db_rc is SK_OK */
+    int has_pay;                 /* pay_url / qr_code read for a confirmed order */
+    char pay_url[SK_PAY_INFO_LEN], qr_code[SK_PAY_INFO_LEN];
     char err[SK_ERRLEN];
 };
 
@@ -56,6 +59,10 @@ static void lookup_db(uv_work_t *work)
     if (db == NULL)
         return;
     q->db_rc = sk_store_order_get(db, q->order_no, &q->order, q->err, sizeof(q->err));
+    if (q->db_rc == SK_OK && (strcmp(q->order.status, "paying") == 0 || strcmp(q->order.status, "paid") == 0)) {
+        char err[SK_ERRLEN];
+        q->has_pay = sk_store_payment_info(db, q->order_no, q->pay_url, q->qr_code, err, sizeof(err)) == SK_OK;
+    }
     sk_db_pool_put(&q->d->pool, db);
 }
 
@@ -72,6 +79,10 @@ static void respond_db_order(struct order_lookup *q)
         json_object_set_new(doc, "paid_at", json_string(sk_time_format(o->paid_at_ms, reserved)));
     if (o->closed_at_ms)
         json_object_set_new(doc, "closed_at", json_string(sk_time_format(o->closed_at_ms, reserved)));
+    if (q->has_pay && q->pay_url[0])
+        json_object_set_new(doc, "pay_url", json_string(q->pay_url));
+    if (q->has_pay && q->qr_code[0])
+        json_object_set_new(doc, "qr_code", json_string(q->qr_code));
     sk_http_respond_json(q->req, 200, doc);
 }
 

@@ -72,7 +72,7 @@ static void copy_field(char *dst, size_t len, const char *src)
 }
 
 int sk_store_confirm_begin(struct sk_db *db, const char *order_no, uint64_t user_id, const char *gateway,
-                           const char *idem_key, struct sk_confirm *out, char *err, size_t errlen)
+                           const char *idem_key, int64_t now_ms, struct sk_confirm *out, char *err, size_t errlen)
 {
     char sql[SQL_MAX];
     char *key = NULL, *gw = NULL;
@@ -84,7 +84,10 @@ int sk_store_confirm_begin(struct sk_db *db, const char *order_no, uint64_t user
     memset(&c, 0, sizeof(c));
     if (valid_order_no(order_no, err, errlen) != SK_OK)
         return SK_ERR;
-    if ((key = esc(db, idem_key)) == NULL || (gw = esc(db, gateway)) == NULL) {
+    /* Idempotency keys are the buyer's own: stored as "<user>:<key>". */
+    char scoped[256];
+    snprintf(scoped, sizeof(scoped), "%llu:%s", (unsigned long long)user_id, idem_key);
+    if ((key = esc(db, scoped)) == NULL || (gw = esc(db, gateway)) == NULL) {
         say(err, errlen, "out of memory");
         goto out;
     }
@@ -110,6 +113,10 @@ int sk_store_confirm_begin(struct sk_db *db, const char *order_no, uint64_t user
     }
     if (strcmp(c.order.status, "closed") == 0) {
         c.state = SK_CONFIRM_CLOSED;
+        goto done;
+    }
+    if (c.order.expires_at_ms <= now_ms) {
+        c.state = SK_CONFIRM_EXPIRED;
         goto done;
     }
     /* One trade per order: whatever key a repeat carries, it gets that trade. */
@@ -198,6 +205,23 @@ int sk_store_confirm_finish(struct sk_db *db, const char *order_no, const char *
              order_no);
     if (exec(db, sql, err, errlen) != SK_OK)
         goto out;
+    if (mysql_affected_rows(db->conn) == 0) {
+        /* not `created` any more: paying already (a repeat) is fine, closed or
+         * paid meanwhile is not */
+        MYSQL_RES *res;
+        MYSQL_ROW row;
+        snprintf(sql, SQL_MAX * 2, "SELECT status FROM orders WHERE order_no = '%s'", order_no);
+        if ((res = query(db, sql, err, errlen)) == NULL)
+            goto out;
+        row = mysql_fetch_row(res);
+        int paying = row != NULL && row[0] != NULL && strcmp(row[0], "paying") == 0;
+        mysql_free_result(res);
+        if (!paying) {
+            say(err, errlen, "order %s was closed or paid meanwhile", order_no);
+            rc = SK_STORE_CONFLICT;
+            goto out;
+        }
+    }
     if (mysql_commit(db->conn) != 0) {
         say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
         goto out;
@@ -211,6 +235,27 @@ out:
     free(t);
     free(u);
     free(q);
+    return rc;
+}
+
+int sk_store_payment_info(struct sk_db *db, const char *order_no, char *pay_url, char *qr_code, char *err,
+                          size_t errlen)
+{
+    char sql[256];
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    int rc = SK_STORE_NOT_FOUND;
+    if (valid_order_no(order_no, err, errlen) != SK_OK)
+        return SK_ERR;
+    snprintf(sql, sizeof(sql), "SELECT pay_url, qr_code FROM payments WHERE order_no = '%s'", order_no);
+    if ((res = query(db, sql, err, errlen)) == NULL)
+        return SK_ERR;
+    if ((row = mysql_fetch_row(res)) != NULL && (row[0] != NULL || row[1] != NULL)) {
+        copy_field(pay_url, SK_PAY_INFO_LEN, row[0]);
+        copy_field(qr_code, SK_PAY_INFO_LEN, row[1]);
+        rc = SK_OK;
+    }
+    mysql_free_result(res);
     return rc;
 }
 
@@ -435,7 +480,8 @@ int sk_store_refunds_pending(struct sk_db *db, size_t limit, struct sk_pending_r
     MYSQL_ROW row;
     size_t k = 0;
     snprintf(sql, sizeof(sql),
-             "SELECT refund_no, order_no, amount_cents FROM refunds WHERE status = 'pending' ORDER BY id LIMIT %zu",
+             "SELECT refund_no, order_no, amount_cents FROM refunds WHERE status = 'pending' "
+             "AND (updated_at = created_at OR updated_at <= NOW(3) - INTERVAL 60 SECOND) ORDER BY id LIMIT %zu",
              limit);
     if ((res = query(db, sql, err, errlen)) == NULL)
         return SK_ERR;
@@ -480,6 +526,24 @@ int sk_store_refund_done(struct sk_db *db, const char *refund_no, char *err, siz
 out:
     if (in_tx)
         mysql_rollback(db->conn);
+    free(r);
+    return rc;
+}
+
+int sk_store_refund_failed(struct sk_db *db, const char *refund_no, char *err, size_t errlen)
+{
+    char sql[512], *r = esc(db, refund_no);
+    int rc;
+    if (r == NULL) {
+        say(err, errlen, "out of memory");
+        return SK_ERR;
+    }
+    /* tried again a minute later; after a day it is left to an operator */
+    snprintf(sql, sizeof(sql),
+             "UPDATE refunds SET status = IF(created_at <= NOW(3) - INTERVAL 1 DAY, 'failed', 'pending'), "
+             "updated_at = NOW(3) WHERE refund_no = '%s' AND status = 'pending'",
+             r);
+    rc = exec(db, sql, err, errlen);
     free(r);
     return rc;
 }

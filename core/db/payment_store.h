@@ -25,7 +25,8 @@ enum sk_confirm_state {
     SK_CONFIRM_NOT_FOUND,      /* no such order of this buyer in MariaDB */
     SK_CONFIRM_PAID,           /* already paid */
     SK_CONFIRM_CLOSED,         /* closed (timed out or by hand) */
-    SK_CONFIRM_KEY_REUSED,     /* the Idempotency-Key belongs to another order */
+    SK_CONFIRM_KEY_REUSED,     /* the buyer used this Idempotency-Key for another order */
+    SK_CONFIRM_EXPIRED,        /* past its deadline: the closer is about to close it */
 };
 
 struct sk_confirm {
@@ -35,12 +36,18 @@ struct sk_confirm {
     char qr_code[SK_PAY_INFO_LEN];
 };
 
-/* Start (or replay) the confirm of order_no by user_id with idem_key at gateway. */
+/* Start (or replay) the confirm of order_no by user_id with idem_key at gateway.
+ * Idempotency keys belong to their buyer (two buyers may use the same key). */
 int sk_store_confirm_begin(struct sk_db *db, const char *order_no, uint64_t user_id, const char *gateway,
-                           const char *idem_key, struct sk_confirm *out, char *err, size_t errlen);
-/* The trade was created: record what the buyer needs and make the order `paying`. */
+                           const char *idem_key, int64_t now_ms, struct sk_confirm *out, char *err, size_t errlen);
+/* The trade was created: record what the buyer needs and make the order `paying`.
+ * SK_STORE_CONFLICT (nothing changed) when the order was closed or paid meanwhile. */
 int sk_store_confirm_finish(struct sk_db *db, const char *order_no, const char *trade_no, const char *pay_url,
                             const char *qr_code, char *err, size_t errlen);
+/* What the buyer needs to pay an order (pay_url / qr_code, SK_PAY_INFO_LEN bytes
+ * each, "" when absent). SK_OK, SK_STORE_NOT_FOUND (no trade yet), SK_ERR. */
+int sk_store_payment_info(struct sk_db *db, const char *order_no, char *pay_url, char *qr_code, char *err,
+                          size_t errlen);
 /* The trade could not be created: forget the payment row so the buyer can retry. */
 int sk_store_confirm_abort(struct sk_db *db, const char *order_no, char *err, size_t errlen);
 
@@ -92,5 +99,7 @@ struct sk_pending_refund {
 int sk_store_refunds_pending(struct sk_db *db, size_t limit, struct sk_pending_refund *out, size_t *n, char *err,
                              size_t errlen);
 int sk_store_refund_done(struct sk_db *db, const char *refund_no, char *err, size_t errlen);
+/* The gateway refused it: tried again a minute later, `failed` after a day. */
+int sk_store_refund_failed(struct sk_db *db, const char *refund_no, char *err, size_t errlen);
 
 #endif

@@ -160,8 +160,12 @@ static void on_refund(void *arg, int status, const struct sk_pay_result *res, co
     char dberr[SK_ERRLEN];
     (void)res;
     if (status != SK_OK) {
-        if (!c->stopping)
-            sk_warn(WHO, "refund %s: not made yet (retried): %s", c->cur->r.refund_no, err ? err : "failed");
+        if (!c->stopping) {
+            sk_warn(WHO, "refund %s: not made yet (tried again in a minute): %s", c->cur->r.refund_no,
+                    err ? err : "failed");
+            if (sk_store_refund_failed(&c->db, c->cur->r.refund_no, dberr, sizeof(dberr)) != SK_OK)
+                sk_warn(WHO, "refund %s: %s", c->cur->r.refund_no, dberr);
+        }
     } else if (sk_store_refund_done(&c->db, c->cur->r.refund_no, dberr, sizeof(dberr)) != SK_OK) {
         sk_warn(WHO, "refund %s made, not recorded (a retry refunds nothing more): %s", c->cur->r.refund_no, dberr);
     } else {
