@@ -62,7 +62,7 @@ for plugin in $PLUGINS; do
         /usr/bin/python3 scripts/kafka-rest-emulator.py --port "$KP" --data "$OUT/kafka" >"$OUT/kafka.log" 2>&1 &
         KAFKA=$!
         sleep 1
-        queue_conf="{name: kafka_rest, config: {url: \"http://127.0.0.1:$KP\", topic: drain, host: 127.0.0.1, port: $SK_TEST_REDIS_PORT, db: $RDB}}"
+        queue_conf="{name: kafka_rest, config: {url: \"http://127.0.0.1:$KP\", topic: drain, relay_batch: 5000, max_bytes: 8388608, host: 127.0.0.1, port: $SK_TEST_REDIS_PORT, db: $RDB}}"
     fi
     cat >"$OUT/$plugin.yaml" <<YAML
 log_level: warn

@@ -116,12 +116,12 @@ int kr_conf_parse(const char *text, struct kr_conf *c, char *errbuf)
     snprintf(c->group, sizeof(c->group), "seckill-orders");
     c->timeout_ms = 5000;
     c->fetch_timeout_ms = 1000;
-    c->max_bytes = 1048576;
+    c->max_bytes = 8388608; /* a burst of records per fetch */
     c->flavour = KR_CONFLUENT;
     c->retry_initial_ms = 100;
     c->retry_max_ms = 5000;
     c->relay = 1;
-    c->relay_batch = 500;
+    c->relay_batch = 5000; /* relayed per consume: fewer, larger produces in a burst */
     sk_rconf_defaults(r, c->reslog.key_prefix, sizeof(c->reslog.key_prefix));
     r->client_name = "seckill-queue-kafka-rest";
     snprintf(c->reslog.group, sizeof(c->reslog.group), "seckill-kafka-relay");
