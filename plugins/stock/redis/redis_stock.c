@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <seckill/plugin.h>
 
+#include "redis_conf.h"
 #include "redis_conn.h"
 #include "scripts.h"
 
@@ -64,91 +65,14 @@ static void say(char *buf, const char *fmt, ...)
 
 /* ---- config ------------------------------------------------------------- */
 
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "a mapping";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
-}
-
-static int conf_int(const char *key, const json_t *v, long long min, long long max, long long *out, char *errbuf)
-{
-    if (!json_is_integer(v)) {
-        say(errbuf, "config key %s: must be an integer from %lld to %lld, not %s", key, min, max, json_type_name(v));
-        return SK_ERR;
-    }
-    if (json_integer_value(v) < min || json_integer_value(v) > max) {
-        say(errbuf, "config key %s: %lld is out of range (%lld to %lld)", key, (long long)json_integer_value(v), min,
-            max);
-        return SK_ERR;
-    }
-    *out = json_integer_value(v);
-    return SK_OK;
-}
-
-static int conf_str(const char *key, const json_t *v, size_t minlen, char *out, size_t outlen, char *errbuf)
-{
-    if (!json_is_string(v)) {
-        say(errbuf, "config key %s: must be a string, not %s", key, json_type_name(v));
-        return SK_ERR;
-    }
-    if (json_string_length(v) < minlen || json_string_length(v) >= outlen ||
-        strlen(json_string_value(v)) != json_string_length(v)) {
-        say(errbuf, "config key %s: must be %zu to %zu bytes without NUL", key, minlen, outlen - 1);
-        return SK_ERR;
-    }
-    memcpy(out, json_string_value(v), json_string_length(v) + 1);
-    return SK_OK;
-}
-
-/* Resolve the host once, on the main thread: hiredis would otherwise call the
- * blocking getaddrinfo() on an event loop at every reconnect. IPv4 first, as
- * hiredis does. */
-static int resolve(const char *name, char *out, size_t outlen, char *errbuf)
-{
-    static const int families[] = {AF_INET, AF_INET6};
-    int rc = SK_ERR, gai = 0;
-
-    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]) && rc != SK_OK; i++) {
-        struct addrinfo hints = {.ai_family = families[i], .ai_socktype = SOCK_STREAM};
-        struct addrinfo *res = NULL;
-        gai = getaddrinfo(name, NULL, &hints, &res);
-        if (gai != 0)
-            continue;
-        const void *addr = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-                                                     : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
-        if (inet_ntop(res->ai_family, addr, out, (socklen_t)outlen) != NULL)
-            rc = SK_OK;
-        freeaddrinfo(res);
-    }
-    if (rc != SK_OK)
-        say(errbuf, "config key host: cannot resolve \"%s\": %s", name,
-            gai != 0 ? gai_strerror(gai) : "no usable address");
-    return rc;
-}
-
+/* The keys are the shared Redis keys (plugins/common/redis_conf.h), and nothing
+ * else: a queue plugin pointed at the same section finds the same ones. */
 static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
 {
     json_error_t jerr;
     json_t *root = json_loads(text ? text : "{}", JSON_REJECT_DUPLICATES, &jerr);
     const char *key;
     json_t *v;
-    long long n;
     int rc = SK_ERR;
 
     if (root == NULL) {
@@ -156,58 +80,22 @@ static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
         goto out;
     }
     if (!json_is_object(root)) {
-        say(errbuf, "config must be a mapping, not %s", json_type_name(root));
+        say(errbuf, "config must be a mapping, not %s", sk_conf_type_name(root));
         goto out;
     }
-    snprintf(rs->conf.host_name, sizeof(rs->conf.host_name), "127.0.0.1");
-    rs->conf.port = 6379;
-    rs->conf.db = 0;
-    rs->conf.connect_timeout_ms = 1000;
-    rs->conf.command_timeout_ms = 1000;
+    sk_rconf_defaults(&rs->conf, rs->prefix, sizeof(rs->prefix));
     rs->conf.client_name = "seckill-stock-redis";
-    snprintf(rs->prefix, sizeof(rs->prefix), "sk");
-
     json_object_foreach(root, key, v)
     {
-        if (strcmp(key, "host") == 0) {
-            if (conf_str(key, v, 1, rs->conf.host_name, sizeof(rs->conf.host_name), errbuf) != SK_OK)
-                goto out;
-        } else if (strcmp(key, "port") == 0) {
-            if (conf_int(key, v, 1, 65535, &n, errbuf) != SK_OK)
-                goto out;
-            rs->conf.port = (int)n;
-        } else if (strcmp(key, "db") == 0) {
-            if (conf_int(key, v, 0, 65535, &n, errbuf) != SK_OK)
-                goto out;
-            rs->conf.db = (int)n;
-        } else if (strcmp(key, "password") == 0) {
-            if (!json_is_null(v) && conf_str(key, v, 0, rs->conf.password, sizeof(rs->conf.password), errbuf) != SK_OK)
-                goto out;
-        } else if (strcmp(key, "connect_timeout_ms") == 0) {
-            if (conf_int(key, v, 1, 600000, &n, errbuf) != SK_OK)
-                goto out;
-            rs->conf.connect_timeout_ms = (unsigned)n;
-        } else if (strcmp(key, "command_timeout_ms") == 0) {
-            if (conf_int(key, v, 1, 600000, &n, errbuf) != SK_OK)
-                goto out;
-            rs->conf.command_timeout_ms = (unsigned)n;
-        } else if (strcmp(key, "key_prefix") == 0) {
-            if (conf_str(key, v, 1, rs->prefix, sizeof(rs->prefix), errbuf) != SK_OK)
-                goto out;
-            /* A brace would change the hash tag that keeps an item on one slot. */
-            if (strpbrk(rs->prefix, "{} \t\r\n") != NULL) {
-                say(errbuf, "config key key_prefix: must not contain braces or spaces");
-                goto out;
-            }
-        } else {
-            snprintf(errbuf, SK_ERRLEN,
-                     "config key %s: unknown key (known: host, port, db, password, connect_timeout_ms, "
-                     "command_timeout_ms, key_prefix)",
-                     key);
+        int known = sk_rconf_key(&rs->conf, rs->prefix, sizeof(rs->prefix), key, v, errbuf);
+        if (known == SK_ERR)
+            goto out;
+        if (known == 0) {
+            say(errbuf, "config key %s: unknown key (known: " SK_RCONF_KEYS ")", key);
             goto out;
         }
     }
-    if (resolve(rs->conf.host_name, rs->conf.host, sizeof(rs->conf.host), errbuf) != SK_OK)
+    if (sk_rconf_resolve(&rs->conf, errbuf) != SK_OK)
         goto out;
     rc = SK_OK;
 out:
