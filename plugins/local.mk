@@ -12,6 +12,12 @@ plugins_common_libskredis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(U
 	$(JANSSON_CFLAGS)
 PLUGIN_COMMON_CFLAGS = -I$(top_srcdir)/plugins/common
 
+# plugins/common/http_loop: libcurl multi driven by a libuv loop, for the plugins
+# that speak HTTP to an outside service (kafka_rest, alipay).
+noinst_LTLIBRARIES += plugins/common/libskhttp.la
+plugins_common_libskhttp_la_SOURCES = plugins/common/http_loop.c plugins/common/http_loop.h
+plugins_common_libskhttp_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(UV_CFLAGS) $(CURL_CFLAGS)
+
 plugins_LTLIBRARIES += plugins/stock_redis.la
 plugins_stock_redis_la_SOURCES = \
 	plugins/stock/redis/redis_stock.c \
@@ -34,14 +40,13 @@ plugins_LTLIBRARIES += plugins/queue_kafka_rest.la
 plugins_queue_kafka_rest_la_SOURCES = \
 	plugins/queue/kafka_rest/kafka_rest.c plugins/queue/kafka_rest/kafka_rest.h \
 	plugins/queue/kafka_rest/conf.c \
-	plugins/queue/kafka_rest/http.c plugins/queue/kafka_rest/http.h \
 	plugins/queue/kafka_rest/proxy.c \
 	plugins/queue/kafka_rest/records.c \
 	plugins/queue/kafka_rest/relay.c \
 	plugins/queue/kafka_rest/consumer.c
 plugins_queue_kafka_rest_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) \
 	$(CURL_CFLAGS) $(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)
-plugins_queue_kafka_rest_la_LIBADD = plugins/common/libskredis.la $(CURL_LIBS) $(HIREDIS_LIBS) $(JANSSON_LIBS) \
+plugins_queue_kafka_rest_la_LIBADD = plugins/common/libskredis.la plugins/common/libskhttp.la $(CURL_LIBS) $(HIREDIS_LIBS) $(JANSSON_LIBS) \
 	$(UV_LIBS) -lpthread
 plugins_queue_kafka_rest_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
@@ -49,10 +54,10 @@ plugins_LTLIBRARIES += plugins/payment_alipay.la
 plugins_payment_alipay_la_SOURCES = \
 	plugins/payment/alipay/alipay.c plugins/payment/alipay/alipay.h \
 	plugins/payment/alipay/trade.c plugins/payment/alipay/notify.c \
-	plugins/payment/alipay/http.c plugins/payment/alipay/http.h \
 	plugins/payment/alipay/params.c plugins/payment/alipay/params.h \
 	plugins/payment/alipay/sign.c plugins/payment/alipay/sign.h
-plugins_payment_alipay_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(UV_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
+plugins_payment_alipay_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) $(CURL_CFLAGS) \
+	$(OPENSSL_CFLAGS) \
 	$(JANSSON_CFLAGS)
-plugins_payment_alipay_la_LIBADD = $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
+plugins_payment_alipay_la_LIBADD = plugins/common/libskhttp.la $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
 plugins_payment_alipay_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -304,7 +304,7 @@ static int alipay_attach(void *instance, uv_loop_t *loop, void **conn, char *err
     }
     c->idle.data = c;
     c->handles = 1;
-    if (al_http_open(loop, &c->http, errbuf) != SK_OK) {
+    if (sk_chttp_open(loop, &c->http, errbuf) != SK_OK) {
         uv_close((uv_handle_t *)&c->idle, on_idle_closed); /* frees c */
         c = NULL;
         goto out;
@@ -328,7 +328,7 @@ static void alipay_detach(void *conn)
     al_deliver(c);
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);
-    al_http_close(c->http, on_http_closed, c);
+    sk_chttp_close(c->http, on_http_closed, c);
 }
 
 /* There is no standing connection to the gateway (each verb is one HTTPS request,

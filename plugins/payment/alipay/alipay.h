@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <seckill/plugin.h>
 
-#include "http.h"
+#include "http_loop.h"
 
 #define AL_URL_MAX    512
 #define AL_ID_MAX     64 /* app_id, seller_id, out_trade_no: fit struct sk_pay_notify */
@@ -50,7 +50,7 @@ struct al_call;
 struct al_conn {
     struct alipay *ap;
     uv_loop_t *loop;
-    struct al_http *http;
+    struct sk_chttp *http;
     uv_idle_t idle;
     struct al_call *done_head, *done_tail;
     int closing;

@@ -257,7 +257,7 @@ out:
     return rc;
 }
 
-static void on_answer(void *arg, const struct al_http_resp *resp);
+static void on_answer(void *arg, const struct sk_chttp_resp *resp);
 
 /* Sign and post a request for call->method. SK_ERR with err: nothing was sent. */
 static int send_request(struct al_call *call, json_t *biz, const char *notify_url, char *err)
@@ -274,8 +274,16 @@ static int send_request(struct al_call *call, json_t *biz, const char *notify_ur
         say(err, "cannot build the request (out of memory)");
         goto out;
     }
-    if (al_http_post(call->c->http, ap->gateway_url, "application/x-www-form-urlencoded;charset=utf-8", form,
-                     strlen(form), ap->timeout_ms, ANSWER_MAX, on_answer, call, err) != SK_OK)
+    struct sk_chttp_req req = {
+        .method = "POST",
+        .url = ap->gateway_url,
+        .content_type = "application/x-www-form-urlencoded;charset=utf-8",
+        .body = form,
+        .body_len = strlen(form),
+        .timeout_ms = ap->timeout_ms,
+        .max_answer = ANSWER_MAX,
+    };
+    if (sk_chttp_request(call->c->http, &req, on_answer, call, err) != SK_OK)
         goto out;
     ap->host->metric_add(ap->requests, 1);
     rc = SK_OK;
@@ -536,7 +544,7 @@ static void on_refund(struct al_call *call, const struct answer *a)
     }
 }
 
-static void on_answer(void *arg, const struct al_http_resp *resp)
+static void on_answer(void *arg, const struct sk_chttp_resp *resp)
 {
     struct al_call *call = arg;
     struct al_conn *c = call->c;

@@ -241,13 +241,13 @@ static int kr_attach(void *instance, uv_loop_t *loop, void **conn, char *errbuf)
     timer = 1;
     c->idle.data = c;
     c->probe_timer.data = c;
-    if (kr_http_open(loop, &c->http, errbuf) != SK_OK)
+    if (sk_chttp_open(loop, &c->http, errbuf) != SK_OK)
         goto out;
     if (k->conf.relay) {
         struct sk_reslog_conf rconf = k->conf.reslog;
         snprintf(rconf.consumer, sizeof(rconf.consumer), "%s", c->name);
         if (sk_reslog_open(loop, &rconf, k->host, &k->rm, &c->reslog, errbuf) != SK_OK) {
-            kr_http_close(c->http, NULL, NULL);
+            sk_chttp_close(c->http, NULL, NULL);
             c->http = NULL;
             goto out;
         }
@@ -274,9 +274,9 @@ out:
 void kr_detach_step(struct kr_conn *c)
 {
     if (c->deletes == 0 && c->http != NULL) {
-        struct kr_http *h = c->http;
+        struct sk_chttp *h = c->http;
         c->http = NULL;
-        kr_http_close(h, on_http_closed, c);
+        sk_chttp_close(h, on_http_closed, c);
     }
 }
 
@@ -288,7 +288,7 @@ static void kr_detach(void *conn)
         c->closing = 1;
         kr_conn_ref(c);
         /* Every request in flight fails now; their verbs' callbacks run with SK_ERR. */
-        kr_http_abort_all(c->http);
+        sk_chttp_abort_all(c->http);
         run_later(c);
         kr_consumer_close(c); /* fails waiting acks, frees tokens, starts the DELETEs */
         if (c->reslog != NULL) {

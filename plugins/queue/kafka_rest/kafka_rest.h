@@ -25,7 +25,7 @@
 #include <seckill/plugin.h>
 #include <uv.h>
 
-#include "http.h"
+#include "http_loop.h"
 #include "redis_conn.h"
 #include "reslog.h"
 
@@ -126,7 +126,7 @@ struct kr_conn {
     char name[KR_INSTANCE_MAX + 16]; /* consumer instance name: <instance>-<no> */
     int refs;                        /* attach + ops alive + open handles */
     int closing;
-    struct kr_http *http;
+    struct sk_chttp *http;
     struct sk_reslog *reslog; /* NULL when relay is off or closed */
     uv_idle_t idle;           /* runs deferred callbacks */
     struct kr_later *later_head, *later_tail;

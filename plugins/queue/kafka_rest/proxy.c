@@ -43,7 +43,7 @@ static void describe(char *out, size_t outlen, const char *method, const char *u
     snprintf(out, outlen, "%s %.120s", method, p != NULL ? p : "/");
 }
 
-static void on_http(void *arg, const struct kr_http_resp *resp)
+static void on_http(void *arg, const struct sk_chttp_resp *resp)
 {
     struct call *x = arg;
     struct kr_conn *c = x->c;
@@ -109,7 +109,7 @@ int kr_call(struct kr_conn *c, const char *method, const char *url, const char *
     x->cb = cb;
     x->arg = arg;
     describe(x->what, sizeof(x->what), method, full);
-    struct kr_http_req req = {
+    struct sk_chttp_req req = {
         .method = method,
         .url = full,
         .content_type = content_type,
@@ -119,7 +119,7 @@ int kr_call(struct kr_conn *c, const char *method, const char *url, const char *
         .timeout_ms = c->k->conf.timeout_ms + extra_ms,
         .max_answer = MAX_ANSWER,
     };
-    if (kr_http_request(c->http, &req, on_http, x, errbuf) != SK_OK)
+    if (sk_chttp_request(c->http, &req, on_http, x, errbuf) != SK_OK)
         goto out;
     kr_conn_ref(c);
     x = NULL;

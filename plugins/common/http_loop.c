@@ -1,11 +1,10 @@
 /*
- * libcurl multi on a libuv loop, after curl's docs/examples/multi-uv.c (the same
- * pattern as the kafka_rest plugin's client): curl says which sockets to watch
- * (CURLMOPT_SOCKETFUNCTION) and when to call it back (CURLMOPT_TIMERFUNCTION);
- * uv_poll and uv_timer watch, and their callbacks hand the events to
- * curl_multi_socket_action. Finished transfers are collected with
- * curl_multi_info_read after each such call. curl is never re-entered from its
- * own callbacks.
+ * libcurl multi on a libuv loop, after curl's docs/examples/multi-uv.c: curl tells
+ * us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION); uv_poll and uv_timer do the watching, and their
+ * callbacks hand the events to curl_multi_socket_action. Finished transfers are
+ * collected with curl_multi_info_read after every such call. curl is never called
+ * from inside its own callbacks.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,39 +14,40 @@
 #include <curl/curl.h>
 #include <seckill/plugin.h>
 
-#include "http.h"
+#include "http_loop.h"
 
-/* A socket curl asked us to watch. Freed in its poll handle's close callback. */
+/* A socket curl asked us to watch. Freed in the poll handle's close callback. */
 struct sock {
     uv_poll_t poll;
-    struct al_http *h;
+    struct sk_chttp *h;
     struct sock *prev, *next;
 };
 
 struct req {
-    struct al_http *h;
+    struct sk_chttp *h;
     struct req *prev, *next;
     CURL *easy;
     struct curl_slist *headers;
     char *answer; /* grows as the body comes */
     size_t len, cap, max;
     int too_long;
-    al_http_cb cb;
+    sk_chttp_cb cb;
     void *arg;
     unsigned timeout_ms;
     char curl_err[CURL_ERROR_SIZE];
 };
 
-struct al_http {
+struct sk_chttp {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    struct req *reqs;   /* in flight */
+    struct req *reqs; /* in flight */
+    size_t n_reqs;
     struct sock *socks; /* watched */
     int depth;          /* nesting of completion dispatch */
     int aborting;
     int closing;
-    int handles; /* loop handles not closed yet */
+    int handles; /* loop handles not yet closed */
     void (*on_closed)(void *arg);
     void *closed_arg;
 };
@@ -62,7 +62,7 @@ static void say(char *buf, const char *fmt, ...)
     va_end(ap);
 }
 
-static void handle_closed(struct al_http *h)
+static void handle_closed(struct sk_chttp *h)
 {
     if (--h->handles == 0) {
         void (*cb)(void *) = h->on_closed;
@@ -76,7 +76,7 @@ static void handle_closed(struct al_http *h)
 static void on_sock_closed(uv_handle_t *handle)
 {
     struct sock *k = handle->data;
-    struct al_http *h = k->h;
+    struct sk_chttp *h = k->h;
     free(k);
     handle_closed(h);
 }
@@ -88,7 +88,7 @@ static void on_timer_closed(uv_handle_t *handle)
 
 static void sock_drop(struct sock *k)
 {
-    struct al_http *h = k->h;
+    struct sk_chttp *h = k->h;
     if (k->prev != NULL)
         k->prev->next = k->next;
     else
@@ -107,16 +107,17 @@ static void req_free(struct req *r)
     free(r);
 }
 
-/* Unlink a request, take it out of curl, run its callback with `resp`, free it. */
-static void req_finish(struct req *r, const struct al_http_resp *resp)
+/* Unlink a request, take it out of curl and run its callback with `resp`. */
+static void req_finish(struct req *r, struct sk_chttp_resp *resp)
 {
-    struct al_http *h = r->h;
+    struct sk_chttp *h = r->h;
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
         h->reqs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
+    h->n_reqs--;
     curl_multi_remove_handle(h->multi, r->easy);
     r->cb(r->arg, resp);
     req_free(r);
@@ -125,9 +126,12 @@ static void req_finish(struct req *r, const struct al_http_resp *resp)
 static void req_done(struct req *r, CURLcode rc)
 {
     char err[SK_ERRLEN];
-    struct al_http_resp resp = {.status = 0, .body = "", .len = 0, .err = NULL};
+    struct sk_chttp_resp resp = {.status = 0, .body = "", .len = 0, .err = NULL};
 
-    if (r->too_long) {
+    if (rc == CURLE_OK && r->too_long) {
+        say(err, "the answer is longer than %zu bytes", r->max);
+        resp.err = err;
+    } else if (rc == CURLE_WRITE_ERROR && r->too_long) {
         say(err, "the answer is longer than %zu bytes", r->max);
         resp.err = err;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -149,33 +153,29 @@ static void req_done(struct req *r, CURLcode rc)
     req_finish(r, &resp);
 }
 
-static void cleanup(struct al_http *h)
+static void cleanup(struct sk_chttp *h)
 {
-    CURLM *m = h->multi;
-    h->multi = NULL; /* the socket callback may still run: it must not touch m */
-    curl_multi_cleanup(m);
+    curl_multi_cleanup(h->multi); /* may still report sockets to remove */
+    h->multi = NULL;
     while (h->socks != NULL)
         sock_drop(h->socks);
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);
 }
 
-/* Run the callbacks of finished transfers; finish closing if asked meanwhile. */
-static void dispatch(struct al_http *h)
+/* Run the callbacks of finished transfers. */
+static void dispatch(struct sk_chttp *h)
 {
     CURLMsg *msg;
     int left;
 
     h->depth++;
-    while (h->multi != NULL && !h->closing) {
-        msg = curl_multi_info_read(h->multi, &left);
-        if (msg == NULL)
-            break;
+    while (h->multi != NULL && (msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE) {
-            char *priv = NULL;
+            struct req *r = NULL;
             CURLcode rc = msg->data.result;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-            req_done((struct req *)priv, rc);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            req_done(r, rc);
         }
     }
     h->depth--;
@@ -186,39 +186,38 @@ static void dispatch(struct al_http *h)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     struct sock *k = p->data;
-    struct al_http *h = k->h;
+    struct sk_chttp *h = k->h;
     int flags = 0, running;
     uv_os_fd_t fd;
 
-    if (status < 0) {
+    if (status < 0)
         flags = CURL_CSELECT_ERR;
-    } else {
+    else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    if (h->multi == NULL || uv_fileno((uv_handle_t *)p, &fd) != 0)
-        return;
-    curl_multi_socket_action(h->multi, (curl_socket_t)fd, flags, &running);
-    dispatch(h);
+    if (h->multi != NULL && uv_fileno((uv_handle_t *)p, &fd) == 0) {
+        curl_multi_socket_action(h->multi, (curl_socket_t)fd, flags, &running);
+        dispatch(h);
+    }
 }
 
 static void on_timeout(uv_timer_t *t)
 {
-    struct al_http *h = t->data;
+    struct sk_chttp *h = t->data;
     int running;
-
-    if (h->multi == NULL)
-        return;
-    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    dispatch(h);
+    if (h->multi != NULL) {
+        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        dispatch(h);
+    }
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch, change or forget a socket. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    struct al_http *h = userp;
+    struct sk_chttp *h = userp;
     struct sock *k = socketp;
     int events = 0;
     (void)easy;
@@ -226,13 +225,10 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (what == CURL_POLL_REMOVE) {
         if (k != NULL) {
             sock_drop(k);
-            if (h->multi != NULL)
-                curl_multi_assign(h->multi, s, NULL);
+            curl_multi_assign(h->multi, s, NULL);
         }
         return 0;
     }
-    if (h->multi == NULL)
-        return -1;
     if (k == NULL) {
         k = calloc(1, sizeof(*k));
         if (k == NULL)
@@ -260,9 +256,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 /* CURLMOPT_TIMERFUNCTION: when to call curl back (-1: never). */
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    struct al_http *h = userp;
+    struct sk_chttp *h = userp;
     (void)multi;
-
     if (timeout_ms < 0)
         uv_timer_stop(&h->timer);
     else
@@ -277,7 +272,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 
     if (r->len + n > r->max) {
         r->too_long = 1;
-        return 0; /* curl fails the transfer (CURLE_WRITE_ERROR) */
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
     }
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;
@@ -295,9 +290,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-int al_http_open(uv_loop_t *loop, struct al_http **out, char *errbuf)
+int sk_chttp_open(uv_loop_t *loop, struct sk_chttp **out, char *errbuf)
 {
-    struct al_http *h = calloc(1, sizeof(*h));
+    struct sk_chttp *h = calloc(1, sizeof(*h));
     int rc = SK_ERR;
 
     if (h == NULL) {
@@ -316,17 +311,10 @@ int al_http_open(uv_loop_t *loop, struct al_http **out, char *errbuf)
     }
     h->timer.data = h;
     h->handles = 1;
-    if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK) {
-        /* The timer is initialised: close it from the loop like any other time. */
-        say(errbuf, "cannot set up curl's multi interface");
-        h->closing = 1;
-        cleanup(h);
-        h = NULL;
-        goto out;
-    }
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     *out = h;
     h = NULL;
     rc = SK_OK;
@@ -339,52 +327,55 @@ out:
     return rc;
 }
 
-int al_http_post(struct al_http *h, const char *url, const char *content_type, const char *body, size_t body_len,
-                 unsigned timeout_ms, size_t max_answer, al_http_cb cb, void *arg, char *errbuf)
+int sk_chttp_request(struct sk_chttp *h, const struct sk_chttp_req *in, sk_chttp_cb cb, void *arg, char *errbuf)
 {
     struct req *r = NULL;
-    struct curl_slist *l;
     char line[256];
-    CURLcode e = CURLE_OK;
     int rc = SK_ERR;
+    CURLcode e = CURLE_OK;
 
     if (h->closing || h->aborting) {
         say(errbuf, "the connection is closing");
         goto out;
     }
     r = calloc(1, sizeof(*r));
-    if (r != NULL)
-        r->easy = curl_easy_init();
-    if (r == NULL || r->easy == NULL) {
+    if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
         say(errbuf, "out of memory");
         goto out;
     }
     r->h = h;
     r->cb = cb;
     r->arg = arg;
-    r->max = max_answer;
-    r->timeout_ms = timeout_ms;
-    snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-    /* No "Expect: 100-continue" round trip for larger bodies. */
-    l = curl_slist_append(NULL, line);
-    if (l != NULL)
+    r->max = in->max_answer;
+    r->timeout_ms = in->timeout_ms;
+    if (in->content_type != NULL) {
+        snprintf(line, sizeof(line), "Content-Type: %s", in->content_type);
+        struct curl_slist *l = curl_slist_append(r->headers, line);
+        if (l == NULL)
+            goto nomem;
         r->headers = l;
-    l = l != NULL ? curl_slist_append(r->headers, "Expect:") : NULL;
-    if (l == NULL) {
-        say(errbuf, "out of memory");
-        goto out;
     }
+    snprintf(line, sizeof(line), "Accept: %s", in->accept != NULL ? in->accept : "");
+    struct curl_slist *l = curl_slist_append(r->headers, in->accept != NULL ? line : "Accept:");
+    if (l == NULL)
+        goto nomem;
+    r->headers = l;
+    /* No "Expect: 100-continue" round trip for larger bodies. */
+    l = curl_slist_append(r->headers, "Expect:");
+    if (l == NULL)
+        goto nomem;
     r->headers = l;
 
-    e = curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    if (e == CURLE_OK)
+        e = curl_easy_setopt(r->easy, CURLOPT_URL, in->url);
     if (e == CURLE_OK)
         e = curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     if (e == CURLE_OK)
         e = curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     if (e == CURLE_OK)
-        e = curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        e = curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)in->timeout_ms);
     if (e == CURLE_OK)
-        e = curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+        e = curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)in->timeout_ms);
     if (e == CURLE_OK)
         e = curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     if (e == CURLE_OK)
@@ -397,26 +388,33 @@ int al_http_post(struct al_http *h, const char *url, const char *content_type, c
         e = curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r);
     if (e == CURLE_OK)
         e = curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (e == CURLE_OK)
-        e = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    if (e == CURLE_OK)
-        e = curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
+    if (e == CURLE_OK && in->body != NULL) {
+        e = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)in->body_len);
+        if (e == CURLE_OK)
+            e = curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, in->body);
+    }
+    if (e == CURLE_OK && strcmp(in->method, in->body != NULL ? "POST" : "GET") != 0)
+        e = curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, in->method);
     if (e != CURLE_OK) {
-        say(errbuf, "cannot set up the request to %s: %s", url, curl_easy_strerror(e));
+        say(errbuf, "cannot set up the request to %s: %s", in->url, curl_easy_strerror(e));
         goto out;
     }
     /* Adding only arms curl's timer: the transfer starts from the loop, so the
      * callback never runs inside this call. */
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
-        say(errbuf, "cannot start the request to %s", url);
+        say(errbuf, "cannot start the request to %s", in->url);
         goto out;
     }
     r->next = h->reqs;
     if (h->reqs != NULL)
         h->reqs->prev = r;
     h->reqs = r;
+    h->n_reqs++;
     r = NULL;
     rc = SK_OK;
+    goto out;
+nomem:
+    say(errbuf, "out of memory");
 out:
     if (r != NULL) {
         if (r->easy != NULL)
@@ -427,16 +425,25 @@ out:
     return rc;
 }
 
-void al_http_close(struct al_http *h, void (*on_closed)(void *arg), void *arg)
+size_t sk_chttp_pending(const struct sk_chttp *h)
 {
-    const struct al_http_resp resp = {.status = 0, .body = "", .len = 0, .err = "request cancelled"};
+    return h->n_reqs;
+}
 
-    h->on_closed = on_closed;
-    h->closed_arg = arg;
+void sk_chttp_abort_all(struct sk_chttp *h)
+{
+    struct sk_chttp_resp resp = {.status = 0, .body = "", .len = 0, .err = "request cancelled"};
     h->aborting++;
     while (h->reqs != NULL)
         req_finish(h->reqs, &resp);
     h->aborting--;
+}
+
+void sk_chttp_close(struct sk_chttp *h, void (*on_closed)(void *arg), void *arg)
+{
+    h->on_closed = on_closed;
+    h->closed_arg = arg;
+    sk_chttp_abort_all(h);
     h->closing = 1;
     if (h->depth == 0)
         cleanup(h);
