@@ -448,8 +448,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
  * adapter's callback returns without telling hiredis, which then waits forever. As
  * hiredis 1.0 does, hand the error to hiredis as the events it waited for, so that
  * its read or write finds the socket error. The adapter keeps doing the rest
- * (allocation, cleanup, closing the handle); these hooks only re-arm the poll with
- * this callback after the adapter's own.
+ * (allocation, cleanup, closing the handle); the hooks below arm the poll with this
+ * callback.
  */
 static void poll_cb(uv_poll_t *handle, int status, int events)
 {
@@ -461,35 +461,43 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
         redisAsyncHandleWrite(p->context);
 }
 
-static void rearm(void *privdata)
+/* Wait for `events` on the socket. The adapter's own hooks restart the poll on
+ * every call, and hiredis calls them for every command: in libuv each restart is an
+ * EPOLL_CTL_DEL and a re-add. Here the poll is touched only when what it waits for
+ * changes (or libuv stopped it after an error). */
+static void set_events(redisLibuvEvents *p, int events)
 {
-    redisLibuvEvents *p = privdata;
-    if (p->events != 0)
-        uv_poll_start(&p->handle, p->events, poll_cb);
+    if (events == p->events && (events == 0 || uv_is_active((uv_handle_t *)&p->handle)))
+        return;
+    p->events = events;
+    if (events != 0)
+        uv_poll_start(&p->handle, events, poll_cb);
+    else
+        uv_poll_stop(&p->handle);
 }
 
 static void hook_add_read(void *privdata)
 {
-    redisLibuvAddRead(privdata);
-    rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    set_events(p, p->events | UV_READABLE);
 }
 
 static void hook_del_read(void *privdata)
 {
-    redisLibuvDelRead(privdata);
-    rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    set_events(p, p->events & ~UV_READABLE);
 }
 
 static void hook_add_write(void *privdata)
 {
-    redisLibuvAddWrite(privdata);
-    rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    set_events(p, p->events | UV_WRITABLE);
 }
 
 static void hook_del_write(void *privdata)
 {
-    redisLibuvDelWrite(privdata);
-    rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    set_events(p, p->events & ~UV_WRITABLE);
 }
 
 static void rc_connect(struct sk_rconn *c)
