@@ -55,6 +55,16 @@ static int exec(struct sk_db *db, const char *sql, char *err, size_t errlen)
     return SK_OK;
 }
 
+/* Commit the transaction; SK_ERR with MariaDB's reason in err. */
+static int commit(struct sk_db *db, char *err, size_t errlen)
+{
+    if (mysql_commit(db->conn) != 0) {
+        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+        return SK_ERR;
+    }
+    return SK_OK;
+}
+
 /* Run a query and return its result (caller frees), NULL with err on failure. */
 static MYSQL_RES *query(struct sk_db *db, const char *sql, char *err, size_t errlen)
 {
@@ -161,10 +171,8 @@ int sk_store_confirm_begin(struct sk_db *db, const char *order_no, uint64_t user
         goto out;
     c.state = SK_CONFIRM_START;
 done:
-    if (mysql_commit(db->conn) != 0) {
-        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+    if (commit(db, err, errlen) != SK_OK)
         goto out;
-    }
     in_tx = 0;
     *out = c;
     rc = SK_OK;
@@ -222,10 +230,8 @@ int sk_store_confirm_finish(struct sk_db *db, const char *order_no, const char *
             goto out;
         }
     }
-    if (mysql_commit(db->conn) != 0) {
-        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+    if (commit(db, err, errlen) != SK_OK)
         goto out;
-    }
     in_tx = 0;
     rc = SK_OK;
 out:
@@ -344,10 +350,8 @@ int sk_store_payment_paid(struct sk_db *db, const char *gateway, const char *ord
     if (exec(db, sql, err, errlen) != SK_OK)
         goto out;
 done:
-    if (mysql_commit(db->conn) != 0) {
-        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+    if (commit(db, err, errlen) != SK_OK)
         goto out;
-    }
     in_tx = 0;
     *result = out;
     rc = SK_OK;
@@ -449,10 +453,8 @@ int sk_store_order_close(struct sk_db *db, const char *order_no, const char *rea
              order_no);
     if (exec(db, sql, err, errlen) != SK_OK)
         goto out;
-    if (mysql_commit(db->conn) != 0) {
-        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+    if (commit(db, err, errlen) != SK_OK)
         goto out;
-    }
     in_tx = 0;
     rc = SK_OK;
 out:
@@ -517,10 +519,8 @@ int sk_store_refund_done(struct sk_db *db, const char *refund_no, char *err, siz
              r);
     if (exec(db, sql, err, errlen) != SK_OK)
         goto out;
-    if (mysql_commit(db->conn) != 0) {
-        say(err, errlen, "MariaDB: commit: %s", mysql_error(db->conn));
+    if (commit(db, err, errlen) != SK_OK)
         goto out;
-    }
     in_tx = 0;
     rc = SK_OK;
 out:
