@@ -976,80 +976,12 @@ static redisContext *private_redis_connect(void)
     return c;
 }
 
-static int healthz_ok(const struct sk_test_daemon *d)
-{
-    struct sk_test_resp r;
-    long st = call(d->client_url, "GET", "/healthz", NULL, NULL, &r);
-    sk_test_resp_free(&r);
-    return st == 200;
-}
-
-/* As sk_test_daemon_start, but the stock plugin talks to the private redis. */
+/* As the suite's daemon, but the stock plugin talks to the private redis. */
 static void private_daemon_start(struct sk_test_daemon *d)
 {
-    const char *daemon = getenv("SK_DAEMON");
-    const char *plugin_dir = getenv("SK_PLUGIN_BUILD_DIR");
-    ck_assert_msg(daemon != NULL, "SK_DAEMON is not set (make check sets it)");
     memset(d, 0, sizeof(*d));
-    snprintf(d->dir, sizeof(d->dir), "/tmp/sktest-%s-rd-XXXXXX", DB_NAME);
-    ck_assert_msg(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
-    d->client_port = sk_test_free_port();
-    d->admin_port = sk_test_free_port();
-    snprintf(d->config_path, sizeof(d->config_path), "%s/seckilld.yaml", d->dir);
-    snprintf(d->log_path, sizeof(d->log_path), "%s/seckilld.log", d->dir);
-    snprintf(d->client_url, sizeof(d->client_url), "http://127.0.0.1:%d", d->client_port);
-    snprintf(d->admin_url, sizeof(d->admin_url), "http://127.0.0.1:%d", d->admin_port);
-    snprintf(d->database, sizeof(d->database), "%s", DB_NAME);
-    d->redis_db = REDIS_DB;
-    sk_test_db_fresh(DB_NAME);
-
-    FILE *f = fopen(d->config_path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s: %s", d->config_path, strerror(errno));
-    fprintf(f,
-            "log_level: debug\n"
-            "workers: 2\n"
-            "listen:\n  client: 127.0.0.1:%d\n  admin: 127.0.0.1:%d\n"
-            "mariadb:\n  host: %s\n  port: %d\n  user: %s\n  password: %s\n  database: %s\n"
-            "auth:\n  jwt_secret: %s\n  admin_token: %s\n"
-            "scheduler:\n  tick_ms: 100\n"
-            "order_timeout: 2m\n"
-            "%s%s%s"
-            "plugins:\n  stock:\n    name: redis\n    config:\n      host: 127.0.0.1\n      port: %d\n      db: %d\n",
-            d->client_port, d->admin_port, sk_test_mysql_host(), sk_test_mysql_port(), sk_test_mysql_user(),
-            sk_test_mysql_password(), DB_NAME, SK_TEST_JWT_SECRET, SK_TEST_ADMIN_TOKEN,
-            plugin_dir ? "plugin_dir: " : "", plugin_dir ? plugin_dir : "", plugin_dir ? "\n" : "", redis_port_,
-            REDIS_DB);
-    fclose(f);
-
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDERR_FILENO);
-            dup2(fd, STDOUT_FILENO);
-            close(fd);
-        }
-        unsetenv("SECKILL_JWT_SECRET");
-        unsetenv("SECKILL_ADMIN_TOKEN");
-        execl(daemon, daemon, "-c", d->config_path, (char *)NULL);
-        _exit(127);
-    }
-    d->pid = pid;
-    for (int i = 0; i < 300; i++) { /* 30 s: migrations on a cold MariaDB */
-        if (healthz_ok(d))
-            return;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            d->pid = 0;
-            sk_test_daemon_dump_log(d);
-            ck_abort_msg("seckilld exited during start-up (status %d)", status);
-        }
-        sk_test_sleep_ms(100);
-    }
-    sk_test_daemon_dump_log(d);
-    sk_test_daemon_stop(d, SIGKILL);
-    ck_abort_msg("seckilld did not answer /healthz within 30 s");
+    d->redis_port = redis_port_;
+    sk_test_daemon_start(d, DB_NAME, REDIS_DB, "order_timeout: 2m\n", 0);
 }
 
 /* Check skips the teardown when an unchecked setup fails: never leave the

@@ -217,7 +217,8 @@ void sk_test_daemon_start(struct sk_test_daemon *d, const char *database, int re
     d->redis_db = redis_db;
     if (!keep_db) {
         sk_test_db_fresh(database);
-        redisFree(sk_test_redis(redis_db));
+        if (d->redis_port == 0)
+            redisFree(sk_test_redis(redis_db));
     }
     const char *plugin_dir = getenv("SK_PLUGIN_BUILD_DIR");
     FILE *f = fopen(d->config_path, "w");
@@ -234,7 +235,7 @@ void sk_test_daemon_start(struct sk_test_daemon *d, const char *database, int re
             d->client_port, d->admin_port, sk_test_mysql_host(), sk_test_mysql_port(), sk_test_mysql_user(),
             sk_test_mysql_password(), database, SK_TEST_JWT_SECRET, SK_TEST_ADMIN_TOKEN,
             plugin_dir ? "plugin_dir: " : "", plugin_dir ? plugin_dir : "", plugin_dir ? "\n" : "",
-            sk_test_redis_host(), sk_test_redis_port(), redis_db);
+            sk_test_redis_host(), d->redis_port ? d->redis_port : sk_test_redis_port(), redis_db);
     if (d->plugins_yaml)
         fputs(d->plugins_yaml, f);
     if (extra_yaml)

@@ -66,6 +66,10 @@ struct sk_test_daemon {
     /* Set before sk_test_daemon_start: more entries under `plugins:` (e.g. a queue or
      * payment plugin), each line indented by two spaces; NULL for none. Not owned. */
     const char *plugins_yaml;
+    /* Set before sk_test_daemon_start: the stock plugin's Redis port when it is not
+     * the stack's (e.g. a private redis-server a test kills); 0 for the stack's.
+     * That Redis is the test's own: it is not flushed. */
+    int redis_port;
 };
 #define SK_TEST_ADMIN_TOKEN "test-admin-token-0123456789"
 #define SK_TEST_JWT_SECRET "test-jwt-secret-0123456789abcdef"
