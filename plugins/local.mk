@@ -21,6 +21,7 @@ plugins_common_libskhttp_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(UV
 plugins_LTLIBRARIES += plugins/stock_redis.la
 plugins_stock_redis_la_SOURCES = \
 	plugins/stock/redis/redis_stock.c \
+	plugins/stock/redis/reserve_batch.c plugins/stock/redis/reserve_batch.h \
 	plugins/stock/redis/scripts.c plugins/stock/redis/scripts.h
 plugins_stock_redis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) \
 	$(HIREDIS_CFLAGS) $(JANSSON_CFLAGS)

@@ -953,6 +953,248 @@ START_TEST(detach_from_callback)
 }
 END_TEST
 
+/* ---- cases: reservations batched per item and turn ---------------------- */
+
+/* Start reservation k of a turn (order number `no`), without running the loop. */
+static void start_reserve(struct env *e, uint64_t item_id, uint64_t user, const char *no, struct res *x)
+{
+    int64_t now = sk_now_ms();
+    struct sk_reserve_req req = {
+        .activity_id = ACT, .item_id = item_id, .user_id = user, .order_no = no, .now_ms = now,
+        .expires_at_ms = now + 900000};
+    memset(x, 0, sizeof(*x));
+    ck_assert_int_eq(e->ops->reserve(e->conn, &req, on_res, x), SK_OK);
+}
+
+static void run_until_all(struct env *e, struct res *xs, size_t n)
+{
+    size_t done = 0;
+    e->expired = 0;
+    uv_timer_start(&e->guard, on_guard, 5000, 0);
+    while (!e->expired) {
+        done = 0;
+        for (size_t i = 0; i < n; i++)
+            done += xs[i].done != 0;
+        if (done == n)
+            break;
+        uv_run(&e->loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&e->guard);
+    ck_assert_msg(done == n, "only %zu of %zu answers within 5 s", done, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(xs[i].calls, 1);
+}
+
+/* Everything one turn brings for one item is one script call, and each buyer gets
+ * the answer that one call per reservation, in the same order, would have given. */
+START_TEST(batch_in_one_turn)
+{
+    struct env e;
+    struct res xs[8];
+    up(&e, "");
+    struct sk_stock_item it = item(130, 3, 2);
+    publish(&e, &it);
+    int64_t calls = counter("reserve_calls_total");
+    start_reserve(&e, 130, 1, "b130-1a", &xs[0]); /* reserved: 2 left */
+    start_reserve(&e, 130, 1, "b130-1b", &xs[1]); /* reserved: 1 left, buyer 1 at the limit */
+    start_reserve(&e, 130, 1, "b130-1c", &xs[2]); /* limit_reached */
+    start_reserve(&e, 130, 2, "b130-2a", &xs[3]); /* reserved: 0 left */
+    start_reserve(&e, 130, 3, "b130-3a", &xs[4]); /* sold_out */
+    start_reserve(&e, 130, 1, "b130-1a", &xs[5]); /* a retry within the batch: the same order again */
+    start_reserve(&e, 130, 4, "b130-2a", &xs[6]); /* another buyer's order number */
+    start_reserve(&e, 130, 2, "b130-2a", &xs[7]); /* buyer 2's retry */
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(xs[i].calls == 0, "callback %d ran inside the verb call", i);
+    run_until_all(&e, xs, 8);
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, 1); /* counted by the plugin as it sends */
+
+    OK(xs[0]);
+    ck_assert_int_eq(xs[0].r.outcome, SK_RESERVED);
+    ck_assert_int_eq(xs[0].r.remaining, 2);
+    ck_assert_int_eq(xs[0].r.user_count, 1);
+    ck_assert_int_eq(xs[0].r.initial, 3);
+    ck_assert_int_eq(xs[0].r.state, SK_STOCK_OPEN);
+    ck_assert(xs[0].has_order);
+    ck_assert_int_eq(xs[0].order.user_id, 1);
+    ck_assert_int_eq(xs[0].order.activity_id, ACT);
+    ck_assert_int_eq(xs[0].order.item_id, 130);
+    ck_assert_int_eq(xs[0].order.seq, 1);
+    ck_assert_int_eq(xs[0].order.price_cents, 990);
+    ck_assert_int_gt(xs[0].order.expires_at_ms, xs[0].order.reserved_at_ms);
+
+    OK(xs[1]);
+    ck_assert_int_eq(xs[1].r.outcome, SK_RESERVED);
+    ck_assert_int_eq(xs[1].r.remaining, 1);
+    ck_assert_int_eq(xs[1].r.user_count, 2);
+    ck_assert_int_eq(xs[1].order.seq, 2);
+
+    OK(xs[2]);
+    ck_assert_int_eq(xs[2].r.outcome, SK_LIMIT_REACHED);
+    ck_assert_int_eq(xs[2].r.user_count, 2);
+    ck_assert(!xs[2].has_order);
+
+    OK(xs[3]);
+    ck_assert_int_eq(xs[3].r.outcome, SK_RESERVED);
+    ck_assert_int_eq(xs[3].r.remaining, 0);
+    ck_assert_int_eq(xs[3].order.user_id, 2);
+    ck_assert_int_eq(xs[3].order.seq, 1);
+
+    OK(xs[4]);
+    ck_assert_int_eq(xs[4].r.outcome, SK_SOLD_OUT);
+    ck_assert_int_eq(xs[4].r.remaining, 0);
+
+    OK(xs[5]);
+    ck_assert_int_eq(xs[5].r.outcome, SK_RESERVED);
+    ck_assert_int_eq(xs[5].order.seq, 1);
+    ck_assert_int_eq(xs[5].order.reserved_at_ms, xs[0].order.reserved_at_ms);
+    ck_assert_int_eq(xs[5].order.expires_at_ms, xs[0].order.expires_at_ms);
+
+    ck_assert_int_eq(xs[6].status, SK_ERR);
+    ck_assert_str_eq(xs[6].err, "order b130-2a of item 130 belongs to another buyer");
+
+    OK(xs[7]);
+    ck_assert_int_eq(xs[7].r.outcome, SK_RESERVED);
+    ck_assert_int_eq(xs[7].order.seq, 1);
+
+    /* In Redis: three units taken, once each. */
+    ck_assert_int_eq(stock_left(&e, 130), 0);
+    ck_assert_int_eq(held(&e, 130, 1), 2);
+    ck_assert_int_eq(held(&e, 130, 2), 1);
+    ck_assert_int_eq(held(&e, 130, 3), 0);
+    ck_assert_int_eq(held(&e, 130, 4), 0);
+    ck_assert_int_eq(hlen(&e, "orders", 130), 3);
+    ck_assert_int_eq(hlen(&e, "seq", 130), 2);
+    ck_assert_int_eq(xlen(&e, 130), 3);
+    down(&e);
+}
+END_TEST
+
+/* reserve_batch caps a call; two items never share one; each answer is its own. */
+START_TEST(batch_cap_and_items)
+{
+    struct env e;
+    struct res xs[14];
+    char nos[14][32];
+    up(&e, "\"reserve_batch\":4");
+    struct sk_stock_item a = item(131, 100, 1), b = item(132, 2, 1);
+    publish(&e, &a);
+    publish(&e, &b);
+    int64_t before_calls = counter("reserve_calls_total"), before_batched = counter("reserve_batched_total");
+    /* Ten on item 131 (batches of 4, 4, 2), four on item 132 interleaved (4: one call). */
+    for (int i = 0; i < 14; i++) {
+        uint64_t id = i % 3 == 2 && i < 12 ? 132 : 131;
+        snprintf(nos[i], sizeof(nos[i]), "c%" PRIu64 "-%d", id, i);
+        start_reserve(&e, id, 100 + (uint64_t)i, nos[i], &xs[i]);
+    }
+    run_until_all(&e, xs, 14);
+    ck_assert_int_eq(counter("reserve_calls_total") - before_calls, 4);
+    ck_assert_int_eq(counter("reserve_batched_total") - before_batched, 14);
+    int on132 = 0, won132 = 0;
+    for (int i = 0; i < 14; i++) {
+        OK(xs[i]);
+        if (i % 3 == 2 && i < 12) {
+            on132++;
+            /* the first two buyers of item 132 win, in the order they came */
+            ck_assert_int_eq(xs[i].r.outcome, on132 <= 2 ? SK_RESERVED : SK_SOLD_OUT);
+            won132 += xs[i].r.outcome == SK_RESERVED;
+            if (xs[i].has_order)
+                ck_assert_int_eq(xs[i].order.item_id, 132);
+        } else {
+            ck_assert_int_eq(xs[i].r.outcome, SK_RESERVED);
+            ck_assert_int_eq(xs[i].order.item_id, 131);
+            ck_assert_int_eq(xs[i].order.user_id, 100 + (uint64_t)i);
+        }
+    }
+    ck_assert_int_eq(on132, 4);
+    ck_assert_int_eq(won132, 2);
+    ck_assert_int_eq(stock_left(&e, 131), 90);
+    ck_assert_int_eq(xlen(&e, 131), 10);
+    ck_assert_int_eq(stock_left(&e, 132), 0);
+    ck_assert_int_eq(xlen(&e, 132), 2);
+    down(&e);
+}
+END_TEST
+
+/* A batch that Redis runs after its deadline takes nothing for any of its buyers:
+ * the daemon has told them it failed. CLIENT PAUSE holds it past the deadline (half
+ * the command timeout) but not past the timeout, so the reply does come back. */
+START_TEST(batch_after_deadline_takes_nothing)
+{
+    struct env e;
+    struct res xs[3];
+    up(&e, "\"command_timeout_ms\":1600");
+    struct sk_stock_item it = item(133, 10, 5);
+    publish(&e, &it);
+    redisReply *r = cmd(&e, "CLIENT PAUSE 1200 WRITE");
+    freeReplyObject(r);
+    start_reserve(&e, 133, 1, "d133-1", &xs[0]);
+    start_reserve(&e, 133, 2, "d133-2", &xs[1]);
+    start_reserve(&e, 133, 1, "d133-3", &xs[2]);
+    run_until_all(&e, xs, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(xs[i].status, SK_ERR);
+        ck_assert_str_eq(xs[i].err, "redis ran the reservation of item 133 after its deadline; nothing was taken");
+    }
+    ck_assert_int_eq(stock_left(&e, 133), 10);
+    ck_assert_int_eq(hlen(&e, "buyers", 133), 0);
+    ck_assert_int_eq(xlen(&e, 133), 0);
+    /* and the connection goes on: the next one is on time */
+    struct res x = reserve(&e, 133, 1, 9);
+    OK(x);
+    ck_assert_int_eq(x.r.outcome, SK_RESERVED);
+    down(&e);
+}
+END_TEST
+
+/* Detaching before the turn ends fails the reservations not sent yet; none reaches Redis. */
+START_TEST(batch_detach_fails_unsent)
+{
+    struct env e;
+    struct res xs[5];
+    char nos[5][16];
+    up(&e, "");
+    struct sk_stock_item it = item(134, 10, 5);
+    publish(&e, &it);
+    for (int i = 0; i < 5; i++) {
+        snprintf(nos[i], sizeof(nos[i]), "u134-%d", i);
+        start_reserve(&e, 134, 1 + (uint64_t)i, nos[i], &xs[i]);
+    }
+    e.ops->detach(e.conn);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(xs[i].calls, 1);
+        ck_assert_int_eq(xs[i].status, SK_ERR);
+        ck_assert_str_eq(xs[i].err, "redis connection closed");
+    }
+    ck_assert_int_eq(stock_left(&e, 134), 10);
+    ck_assert_int_eq(xlen(&e, 134), 0);
+    env_end(&e);
+}
+END_TEST
+
+START_TEST(bad_reserve_batch_refused)
+{
+    static const char *const cases[] = {"0", "257", "\"64\"", "1.5", "-3"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct env e;
+        struct sk_loaded_plugin p;
+        char json[128], err[SK_ERRLEN] = "";
+        env_loop(&e);
+        snprintf(e.cfg.plugin_dir, sizeof(e.cfg.plugin_dir), "%s", plugin_build_dir());
+        snprintf(json, sizeof(json), "{\"reserve_batch\":%s}", cases[i]);
+        e.pc.present = 1;
+        snprintf(e.pc.name, sizeof(e.pc.name), "redis");
+        e.pc.config_json = json;
+        snprintf(e.pc.where, sizeof(e.pc.where), "check_redis_stock");
+        ck_assert_int_eq(sk_plugin_load(&e.cfg, &e.pc, SK_PLUGIN_STOCK, &p, err), SK_ERR);
+        ck_assert_msg(strstr(err, "config key reserve_batch: must be an integer from 1 to 256") != NULL, "%s: %s",
+                      json, err);
+        uv_close((uv_handle_t *)&e.guard, NULL);
+        ck_assert_int_eq(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
+        ck_assert_int_eq(uv_loop_close(&e.loop), 0);
+    }
+}
+END_TEST
+
 /* ---- cases: Redis away or misbehaving ----------------------------------- */
 
 START_TEST(unreachable_fails_fast)
@@ -1255,6 +1497,14 @@ int main(void)
     tcase_add_test(load, detach_fails_pending);
     tcase_add_test(load, detach_from_callback);
     suite_add_tcase(s, load);
+    TCase *batch = tcase_create("batches");
+    tcase_set_timeout(batch, 30);
+    tcase_add_test(batch, batch_in_one_turn);
+    tcase_add_test(batch, batch_cap_and_items);
+    tcase_add_test(batch, batch_after_deadline_takes_nothing);
+    tcase_add_test(batch, batch_detach_fails_unsent);
+    tcase_add_test(batch, bad_reserve_batch_refused);
+    suite_add_tcase(s, batch);
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 30);
     tcase_add_test(faults, unreachable_fails_fast);

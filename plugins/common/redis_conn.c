@@ -29,7 +29,7 @@
 
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 5000u
-#define MAX_ARGS       64 /* keys + arguments of one script call */
+#define MAX_ARGS       1100 /* keys + arguments of one script call (a batch of 256 reservations: 6 + 3 + 4 * 256) */
 
 enum rc_state {
     RC_WAITING,    /* no connection; the reconnect timer runs */

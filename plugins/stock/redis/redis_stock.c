@@ -5,7 +5,8 @@
  *
  * Config (the plugin's `config:` mapping), every key optional:
  *   host (127.0.0.1), port (6379), db (0), password (none), connect_timeout_ms
- *   (1000), command_timeout_ms (1000), key_prefix ("sk").
+ *   (1000), command_timeout_ms (1000), key_prefix ("sk"), reserve_batch (64: the most
+ *   reservations of one item sent in one call, reserve_batch.h; 1 sends each alone).
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -22,10 +23,12 @@
 
 #include "redis_conf.h"
 #include "redis_conn.h"
+#include "reserve_batch.h"
 #include "scripts.h"
 
 #define PLUGIN_VERSION "1.0.0"
-#define ORDER_NO_MAX 127 /* bytes */
+#define ORDER_NO_MAX SK_RBATCH_ORDER_NO_MAX
+#define RESERVE_BATCH_DEFAULT 64
 #define KEY_MAX 128
 
 /* The instance: the parsed config and the metrics, shared by every connection. */
@@ -35,12 +38,16 @@ struct redis_stock {
     char prefix[64];
     struct sk_rconn_script scripts[RS_NSCRIPTS];
     struct sk_rconn_metrics m;
+    unsigned reserve_batch;
+    struct sk_metric *batches, *batched;
 };
 
-/* What attach() returns: one Redis connection on one loop. */
+/* What attach() returns: one Redis connection on one loop, and its reservations
+ * waiting for the end of the loop's turn. */
 struct stock_conn {
     struct redis_stock *rs;
     struct sk_rconn *rc;
+    struct sk_rbatch_set *batches;
 };
 
 /* One verb in flight; freed when its callback has run. */
@@ -85,13 +92,22 @@ static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
     }
     sk_rconf_defaults(&rs->conf, rs->prefix, sizeof(rs->prefix));
     rs->conf.client_name = "seckill-stock-redis";
+    rs->reserve_batch = RESERVE_BATCH_DEFAULT;
     json_object_foreach(root, key, v)
     {
+        if (strcmp(key, "reserve_batch") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SK_RBATCH_MAX) {
+                say(errbuf, "config key reserve_batch: must be an integer from 1 to %d", SK_RBATCH_MAX);
+                goto out;
+            }
+            rs->reserve_batch = (unsigned)json_integer_value(v);
+            continue;
+        }
         int known = sk_rconf_key(&rs->conf, rs->prefix, sizeof(rs->prefix), key, v, errbuf);
         if (known == SK_ERR)
             goto out;
         if (known == 0) {
-            say(errbuf, "config key %s: unknown key (known: " SK_RCONF_KEYS ")", key);
+            say(errbuf, "config key %s: unknown key (known: " SK_RCONF_KEYS ", reserve_batch)", key);
             goto out;
         }
     }
@@ -122,8 +138,10 @@ static int redis_create(const struct sk_host *host, void **instance, char *errbu
     rs->m.commands = host->counter(host, "commands_total", "Commands written to Redis (scripts and handshakes).");
     rs->m.errors = host->counter(host, "errors_total", "Redis commands and handshakes that failed.");
     rs->m.reconnects = host->counter(host, "reconnects_total", "Connection attempts to Redis after the first.");
-    host->log(host, SK_LOG_INFO, "redis at %s:%d db %d, keys under \"%s:\"", rs->conf.host_name, rs->conf.port,
-              rs->conf.db, rs->prefix);
+    rs->batches = host->counter(host, "reserve_calls_total", "Reserve script calls sent, each with a batch of reservations.");
+    rs->batched = host->counter(host, "reserve_batched_total", "Reservations sent in those calls.");
+    host->log(host, SK_LOG_INFO, "redis at %s:%d db %d, keys under \"%s:\", up to %u reservations per call",
+              rs->conf.host_name, rs->conf.port, rs->conf.db, rs->prefix, rs->reserve_batch);
     *instance = rs;
     rs = NULL;
     rc = SK_OK;
@@ -150,6 +168,21 @@ static int redis_attach(void *instance, uv_loop_t *loop, void **conn, char *errb
     sc->rs = rs;
     if (sk_rconn_open(loop, &rs->conf, rs->scripts, RS_NSCRIPTS, rs->host, &rs->m, &sc->rc, errbuf) != SK_OK)
         goto out;
+    struct sk_rbatch_conf bc = {
+        .prefix = rs->prefix,
+        .max = rs->reserve_batch,
+        /* Half the command timeout: the daemon gives up after the whole of it, and
+         * the other half leaves room for the reply and for the two clocks to differ. */
+        .deadline_ms = rs->conf.command_timeout_ms / 2,
+        .batches = rs->batches,
+        .reserved = rs->batched,
+        .host = rs->host,
+    };
+    if (sk_rbatch_set_new(sc->rc, &bc, &sc->batches) != SK_OK) {
+        say(errbuf, "out of memory");
+        sk_rconn_close(sc->rc);
+        goto out;
+    }
     *conn = sc;
     sc = NULL;
     rc = SK_OK;
@@ -163,6 +196,7 @@ static void redis_detach(void *conn)
     struct stock_conn *sc = conn;
     if (sc == NULL)
         return;
+    sk_rbatch_set_close(sc->batches);
     sk_rconn_close(sc->rc);
     free(sc);
 }
@@ -233,30 +267,16 @@ static void on_script(void *arg, const redisReply *reply, const char *err)
         goto out;
     }
     if (parse_reply(reply, &code, &out, extra, &nextra) != SK_OK ||
-        ((v->script == RS_RESERVE || v->script == RS_GET_ORDER) && nextra != 6) ||
+        (v->script == RS_GET_ORDER && nextra != 6) ||
         (v->script == RS_RELEASE && nextra != 1)) {
         say(msg, "redis gave an unexpected answer to %s of item %" PRIu64, sk_rstock_scripts[v->script].name,
             v->item_id);
         fail = msg;
         goto out;
     }
-    if (code == RS_CODE_OTHER_BUYER && (v->script == RS_RESERVE || v->script == RS_RELEASE)) {
+    if (code == RS_CODE_OTHER_BUYER && v->script == RS_RELEASE) {
         say(msg, "order %s of item %" PRIu64 " belongs to another buyer", v->order_no, v->item_id);
         fail = msg;
-    } else if (v->script == RS_RESERVE && code == RS_CODE_LATE) {
-        say(msg, "redis ran the reservation of item %" PRIu64 " after its deadline; nothing was taken", v->item_id);
-        fail = msg;
-    } else if (v->script == RS_RESERVE) {
-        if (code < SK_RESERVED || code > SK_NOT_ON_SALE) {
-            say(msg, "redis gave an unknown outcome %lld to reserve of item %" PRIu64, code, v->item_id);
-            fail = msg;
-        } else {
-            out.outcome = (enum sk_reserve_outcome)code;
-            if (code == SK_RESERVED) {
-                fill_order(&order, v->item_id, extra);
-                out.order = &order;
-            }
-        }
     } else if (v->script == RS_GET_ORDER) {
         if (code == RS_CODE_OK) {
             fill_order(&order, v->item_id, extra);
@@ -414,19 +434,11 @@ static int order_no_ok(const char *order_no)
     return order_no != NULL && order_no[0] != '\0' && strlen(order_no) <= ORDER_NO_MAX;
 }
 
-/* Wall-clock milliseconds, to give Redis a deadline in its own terms. */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* Reservations go out in batches, at the end of the loop's turn (reserve_batch.h). */
 static int redis_reserve(void *conn, const struct sk_reserve_req *req, sk_stock_cb cb, void *arg)
 {
     struct stock_conn *sc = conn;
-    char a[7][24], why[SK_ERRLEN];
-    const char *args[7] = {a[0], NULL, a[2], a[3], a[4], a[5], a[6]};
+    char why[SK_ERRLEN];
 
     if (sc == NULL || req == NULL || cb == NULL)
         return SK_ERR;
@@ -434,18 +446,7 @@ static int redis_reserve(void *conn, const struct sk_reserve_req *req, sk_stock_
         say(why, "item %" PRIu64 ": the order number must be 1 to %d bytes", req->item_id, ORDER_NO_MAX);
         return refuse(sc, RS_RESERVE, req->item_id, cb, arg, why);
     }
-    snprintf(a[0], sizeof(a[0]), "%" PRIu64, req->user_id);
-    args[1] = req->order_no;
-    snprintf(a[2], sizeof(a[2]), "%" PRId64, req->now_ms);
-    snprintf(a[3], sizeof(a[3]), "%" PRId64, req->expires_at_ms);
-    snprintf(a[4], sizeof(a[4]), "%" PRIu64, req->activity_id);
-    snprintf(a[5], sizeof(a[5]), "%" PRIu64, req->item_id);
-    /* A reservation that reaches Redis after half the command timeout is refused
-     * there, so that one the daemon gave up on (it answers "overloaded" after the
-     * whole timeout) never takes a unit. The other half leaves room for the reply
-     * and for the two clocks to differ. */
-    snprintf(a[6], sizeof(a[6]), "%" PRId64, wall_ms() + (int64_t)sc->rs->conf.command_timeout_ms / 2);
-    return run(sc, RS_RESERVE, req->item_id, req->order_no, 7, args, cb, arg);
+    return sk_rbatch_add(sc->batches, req, cb, arg);
 }
 
 static int redis_release(void *conn, uint64_t item_id, uint64_t user_id, const char *order_no, sk_stock_cb cb,

@@ -68,61 +68,101 @@ static const char add_units_lua[] = "local S = {open = 0, paused = 1, closed = 2
                                     "return {0, initial, left, 0, S[state] or -1}\n";
 
 /*
- * reserve — KEYS: meta, stock, buyers, orders, log, seq. ARGV: user_id, order_no,
- * now_ms, expires_at_ms, activity_id, item_id, deadline_ms.
- * Guarantees, in this order: a reservation that runs after deadline_ms of Redis'
- * own clock (0: no deadline) changes nothing (code 9: the daemon has given up on it
- * and told the buyer so, so it must not take a unit); a retry of an order number that already holds a unit
- * for this buyer answers RESERVED again with the same order, without taking a second
- * unit (code 7 if the number belongs to another buyer); the item is published for
- * this activity and open (else NOT_ON_SALE 6 / PAUSED 5); now is in [starts_at,
- * ends_at) (else NOT_STARTED 3 / ENDED 4); the buyer holds fewer units than the limit
- * (else LIMIT_REACHED 2); a unit is left (else SOLD_OUT 1). Only then, all at once:
- * stock -1, the buyer's count +1, the buyer's seq +1 (never decreases), the pre-order
- * in orders[order_no], and one entry appended to the log stream. A refusal changes
- * nothing. Never oversells: the stock never goes below zero. Replies { outcome,
- * initial, remaining, units the buyer holds, state, user, seq, activity, price,
- * reserved_at_ms, expires_at_ms } (the order fields 0 unless RESERVED).
+ * reserve — KEYS: meta, stock, buyers, orders, log, seq. ARGV: activity_id, item_id,
+ * deadline_ms; then per reservation: user_id, order_no, now_ms, expires_at_ms.
+ * (n >= 1 reservations of this item, so ARGV has 3 + 4n entries.)
+ * One call carries every reservation that one connection has for one item in one turn
+ * of its loop (redis_stock.c batches them), so Redis pays its per-command costs (read,
+ * dispatch, the AOF write and fsync) once per batch and its per-item reads once; the
+ * reservations in it are taken one after the other, in ARGV order, exactly as n calls
+ * of one reservation each would take them.
+ * Guarantees, in this order: a batch that runs after deadline_ms of Redis' own clock
+ * (0: no deadline) changes nothing (code 9: the daemon has given up on it and told the
+ * buyers so, so it must not take a unit); the item is published for this activity
+ * (else code 6 for the whole batch). Then for each reservation: a retry of an order
+ * number that already holds a unit for this buyer (also one taken earlier in the same
+ * batch) answers RESERVED again with the same order, without taking a second unit
+ * (outcome 7 if the number belongs to another buyer); the item is open (else PAUSED 5
+ * / NOT_ON_SALE 6); now is in [starts_at, ends_at) (else NOT_STARTED 3 / ENDED 4); the
+ * buyer holds fewer units than the limit (else LIMIT_REACHED 2); a unit is left (else
+ * SOLD_OUT 1). Only then: stock -1, the buyer's count +1, the buyer's seq +1 (never
+ * decreases), the pre-order in orders[order_no], and one entry appended to the log
+ * stream. A refusal changes nothing. Never oversells: the stock never goes below zero.
+ * Replies { code, initial, remaining after the batch, 0, state } and, when code is 0,
+ * seven integers per reservation, in ARGV order: { outcome, remaining after it, units
+ * the buyer holds after it, seq, price, reserved_at_ms, expires_at_ms } (the last four
+ * 0 unless RESERVED; for a retry they are the held order's).
  */
 static const char reserve_lua[] =
-    "if ARGV[7] ~= '0' then\n"
+    "local n = (#ARGV - 3) / 4\n"
+    "if n < 1 or n ~= math.floor(n) then return redis.error_reply('reserve: ARGV must be 3 + 4 per reservation') end\n"
+    "if ARGV[3] ~= '0' then\n"
     "  local t = redis.call('TIME')\n"
-    "  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then\n"
-    "    return {9, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0}\n"
-    "  end\n"
+    "  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return {9, 0, 0, 0, -1} end\n"
     "end\n"
     "local S = {open = 0, paused = 1, closed = 2}\n"
     "local m = redis.call('HMGET', KEYS[1], 'state', 'starts_at_ms', 'ends_at_ms', 'limit', 'activity_id',\n"
     "                     'price_cents', 'initial')\n"
-    "if not m[1] or m[5] ~= ARGV[5] then return {6, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0} end\n"
+    "if not m[1] or m[5] ~= ARGV[1] then return {6, 0, 0, 0, -1} end\n"
     "local initial = tonumber(m[7])\n"
     "local left = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-    "local held = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')\n"
     "local st = S[m[1]] or -1\n"
-    "local function refuse(code) return {code, initial, left, held, st, 0, 0, 0, 0, 0, 0} end\n"
-    "local pre = redis.call('HGET', KEYS[4], ARGV[2])\n"
-    "if pre then\n"
-    "  local u, q, a, p, r, e = string.match(pre, '^(%d+):(%d+):(%d+):(%-?%d+):(%d+):(%d+)$')\n"
-    "  if u ~= ARGV[1] then return refuse(7) end\n"
-    "  return {0, initial, left, held, st, tonumber(u), tonumber(q), tonumber(a), tonumber(p), tonumber(r),\n"
-    "          tonumber(e)}\n"
+    "local starts, ends, limit, price = tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[6])\n"
+    "local users, nos = {}, {}\n"
+    "for i = 1, n do\n"
+    "  users[i] = ARGV[4 * i]\n"
+    "  nos[i] = ARGV[4 * i + 1]\n"
     "end\n"
-    "if m[1] == 'paused' then return refuse(5) end\n"
-    "if m[1] ~= 'open' then return refuse(6) end\n"
-    "local now = tonumber(ARGV[3])\n"
-    "if now < tonumber(m[2]) then return refuse(3) end\n"
-    "if now >= tonumber(m[3]) then return refuse(4) end\n"
-    "if held >= tonumber(m[4]) then return refuse(2) end\n"
-    "if left <= 0 then return refuse(1) end\n"
-    "left = redis.call('DECR', KEYS[2])\n"
-    "held = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)\n"
-    "local seq = redis.call('HINCRBY', KEYS[6], ARGV[1], 1)\n"
-    "redis.call('HSET', KEYS[4], ARGV[2], table.concat({ARGV[1], seq, m[5], m[6], ARGV[3], ARGV[4]}, ':'))\n"
-    "redis.call('XADD', KEYS[5], '*', 'order_no', ARGV[2], 'user_id', ARGV[1], 'activity_id', m[5],\n"
-    "           'item_id', ARGV[6], 'seq', seq, 'price_cents', m[6], 'reserved_at_ms', ARGV[3],\n"
-    "           'expires_at_ms', ARGV[4])\n"
-    "return {0, initial, left, held, st, tonumber(ARGV[1]), seq, tonumber(m[5]), tonumber(m[6]),\n"
-    "        tonumber(ARGV[3]), tonumber(ARGV[4])}\n";
+    "local heldv = redis.call('HMGET', KEYS[3], unpack(users))\n"
+    "local prev = redis.call('HMGET', KEYS[4], unpack(nos))\n"
+    "local held, seq, seqv, made = {}, {}, nil, {}\n"
+    "local buyers, seqs, orders = {}, {}, {}\n"
+    "local out = {0, initial, 0, 0, st}\n"
+    "for i = 1, n do\n"
+    "  local u, o, now, exp = users[i], nos[i], ARGV[4 * i + 2], ARGV[4 * i + 3]\n"
+    "  if held[u] == nil then held[u] = tonumber(heldv[i] or '0') end\n"
+    "  local pre = made[o] or prev[i]\n"
+    "  local code, q, p, r, e = 0, 0, 0, 0, 0\n"
+    "  if pre then\n"
+    "    local pu, pq, pa, pp, pr, pe = string.match(pre, '^(%d+):(%d+):(%d+):(%-?%d+):(%d+):(%d+)$')\n"
+    "    if pu ~= u then code = 7\n"
+    "    else q, p, r, e = tonumber(pq), tonumber(pp), tonumber(pr), tonumber(pe) end\n"
+    "  elseif m[1] == 'paused' then code = 5\n"
+    "  elseif m[1] ~= 'open' then code = 6\n"
+    "  elseif tonumber(now) < starts then code = 3\n"
+    "  elseif tonumber(now) >= ends then code = 4\n"
+    "  elseif held[u] >= limit then code = 2\n"
+    "  elseif left <= 0 then code = 1\n"
+    "  else\n"
+    "    if seqv == nil then seqv = redis.call('HMGET', KEYS[6], unpack(users)) end\n"
+    "    if seq[u] == nil then seq[u] = tonumber(seqv[i] or '0') end\n"
+    "    left = left - 1\n"
+    "    held[u] = held[u] + 1\n"
+    "    seq[u] = seq[u] + 1\n"
+    "    q, p, r, e = seq[u], price, tonumber(now), tonumber(exp)\n"
+    "    local rec = u .. ':' .. q .. ':' .. m[5] .. ':' .. m[6] .. ':' .. now .. ':' .. exp\n"
+    "    made[o] = rec\n"
+    "    orders[#orders + 1] = o\n"
+    "    orders[#orders + 1] = rec\n"
+    "    redis.call('XADD', KEYS[5], '*', 'order_no', o, 'user_id', u, 'activity_id', m[5], 'item_id', ARGV[2],\n"
+    "               'seq', q, 'price_cents', m[6], 'reserved_at_ms', now, 'expires_at_ms', exp)\n"
+    "  end\n"
+    "  local k = 5 + 7 * (i - 1)\n"
+    "  out[k + 1], out[k + 2], out[k + 3], out[k + 4] = code, left, held[u], q\n"
+    "  out[k + 5], out[k + 6], out[k + 7] = p, r, e\n"
+    "end\n"
+    "if #orders > 0 then\n"
+    "  redis.call('DECRBY', KEYS[2], #orders / 2)\n"
+    "  for u, q in pairs(seq) do\n"
+    "    buyers[#buyers + 1], buyers[#buyers + 2] = u, held[u]\n"
+    "    seqs[#seqs + 1], seqs[#seqs + 2] = u, q\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[3], unpack(buyers))\n"
+    "  redis.call('HSET', KEYS[6], unpack(seqs))\n"
+    "  redis.call('HSET', KEYS[4], unpack(orders))\n"
+    "end\n"
+    "out[3] = left\n"
+    "return out\n";
 
 /*
  * release — KEYS: meta, stock, buyers, orders. ARGV: order_no, user_id.

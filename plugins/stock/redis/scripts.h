@@ -20,8 +20,9 @@
  *   { code, initial, remaining, user_count, state, … }
  * where state is 0 open, 1 paused, 2 closed, -1 unknown (item not published), and
  * code is the script's own (see each script in scripts.c and RS_CODE_* below).
- * reserve and get_order add the order: { …, user, seq, activity, price, reserved_at_ms,
- * expires_at_ms }; release adds { …, changed }.
+ * get_order adds the order: { …, user, seq, activity, price, reserved_at_ms,
+ * expires_at_ms }; release adds { …, changed }; reserve, which takes a batch of
+ * reservations of one item, adds seven integers per reservation (see scripts.c).
  */
 #ifndef SK_RSTOCK_SCRIPTS_H
 #define SK_RSTOCK_SCRIPTS_H
@@ -41,6 +42,9 @@ enum sk_rstock_key { RS_KEY_META = 0, RS_KEY_STOCK, RS_KEY_BUYERS, RS_KEY_ORDERS
 #define RS_CODE_OTHER_BUYER 7     /* reserve, release: the order number belongs to someone else */
 #define RS_CODE_NO_ORDER 8        /* get_order: the store does not hold that order */
 #define RS_CODE_LATE 9            /* reserve: ran after its deadline; nothing was taken */
+
+/* Fields per reservation in the reply of reserve, after the five common ones. */
+#define RS_RESERVE_STRIDE 7
 
 struct sk_rstock_script_def {
     const char *name; /* for logs: "reserve" */
