@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin/admin_api.h"
+#include "auth/jwt.h"
 #include "catalog.h"
 #include "client/client_api.h"
 #include "health.h"
@@ -30,6 +31,8 @@ int sk_loop_ctx_init(struct sk_daemon *d, unsigned index, uv_loop_t *loop, int w
     }
     lc->d = d;
     lc->index = index;
+    if (sk_jwt_verifier_new(d->cfg.jwt_secret, strlen(d->cfg.jwt_secret), &lc->jwt, err, SK_ERRLEN) != SK_OK)
+        goto fail;
     if (d->stock_ops->attach(d->stock.instance, loop, &lc->stock_conn, err) != SK_OK)
         goto fail;
     if (d->pay_ops != NULL && d->pay_ops->attach(d->payment.instance, loop, &lc->pay_conn, err) != SK_OK) {
@@ -49,6 +52,7 @@ int sk_loop_ctx_init(struct sk_daemon *d, unsigned index, uv_loop_t *loop, int w
     *out = lc;
     return SK_OK;
 fail:
+    sk_jwt_verifier_free(lc->jwt);
     free(lc);
     return SK_ERR;
 }
@@ -63,6 +67,7 @@ void sk_loop_ctx_fini(struct sk_loop_ctx *lc)
         lc->d->pay_ops->detach(lc->pay_conn);
     if (lc->stock_conn)
         lc->d->stock_ops->detach(lc->stock_conn);
+    sk_jwt_verifier_free(lc->jwt);
     free(lc);
 }
 

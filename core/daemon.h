@@ -22,6 +22,7 @@ struct sk_scheduler;
 struct sk_catalog;
 struct sk_writer;
 struct sk_closer;
+struct sk_jwt_verifier;
 
 struct sk_daemon {
     struct sk_config cfg;                 /* owned */
@@ -48,6 +49,12 @@ struct sk_loop_ctx {
     unsigned index;
     void *stock_conn;          /* this loop's stock plugin connection */
     void *pay_conn;            /* this loop's payment plugin connection, or NULL */
+    /* This loop's buyer-token verifier (owned; never NULL once init succeeded), used
+     * by this loop's thread only. Every loop gets one, admin and scheduler too:
+     * sk_loop_ctx_init is shared by every kind of loop and is not told which serve
+     * buyers, and one keyed HMAC context costs little next to a NULL case on the
+     * hot path. */
+    struct sk_jwt_verifier *jwt;
     struct sk_db db;           /* admin loop only: its MariaDB connection */
     int has_db;
 };

@@ -1,10 +1,15 @@
 /* JWT HS256; see jwt.h. */
 #include "jwt.h"
 
+#include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -75,9 +80,66 @@ static int hs256(const char *secret, size_t secret_len, const char *data, size_t
     return SK_OK;
 }
 
+struct sk_jwt_verifier {
+    EVP_MAC *mac;      /* owned */
+    EVP_MAC_CTX *ctx;  /* owned; keyed with the secret and SHA256 once */
+    size_t header_len; /* 0: nothing remembered */
+    char header[SK_JWT_HEADER_CACHE_MAX];
+    struct sk_jwt_verifier_stats stats;
+};
+
+/* One HMAC-SHA256 of data into mac (SHA256_LEN bytes): the only step in which the
+ * one-off check and a verifier differ. SK_OK or SK_ERR. */
+typedef int (*mac_step_fn)(void *arg, const char *data, size_t len, unsigned char *mac);
+
+struct oneshot_key {
+    const char *secret; /* borrowed from sk_jwt_verify's caller */
+    size_t len;
+};
+
+static int oneshot_mac(void *arg, const char *data, size_t len, unsigned char *mac)
+{
+    const struct oneshot_key *k = arg;
+    return hs256(k->secret, k->len, data, len, mac);
+}
+
+/* Re-init with a NULL key keeps the key and digest set in sk_jwt_verifier_new. */
+static int verifier_mac(void *arg, const char *data, size_t len, unsigned char *mac)
+{
+    struct sk_jwt_verifier *v = arg;
+    size_t mac_len = 0;
+    int rc = SK_ERR;
+    if (EVP_MAC_init(v->ctx, NULL, 0, NULL) != 1)
+        goto out;
+    if (EVP_MAC_update(v->ctx, (const unsigned char *)data, len) != 1)
+        goto out;
+    if (EVP_MAC_final(v->ctx, mac, &mac_len, SHA256_LEN) != 1 || mac_len != SHA256_LEN)
+        goto out;
+    rc = SK_OK;
+out:
+    if (rc != SK_OK)
+        ERR_clear_error(); /* the queue is per thread: do not let a loop's grow */
+    return rc;
+}
+
 static int fail(char *err, size_t errlen, const char *why)
 {
     snprintf(err, errlen, "%s", why);
+    return SK_ERR;
+}
+
+/* why, followed by OpenSSL's first queued reason when it has one. */
+static int ossl_fail(char *err, size_t errlen, const char *why)
+{
+    char reason[160];
+    unsigned long e = ERR_get_error();
+    if (e != 0) {
+        ERR_error_string_n(e, reason, sizeof(reason));
+        snprintf(err, errlen, "%s: %s", why, reason);
+    } else {
+        snprintf(err, errlen, "%s", why);
+    }
+    ERR_clear_error();
     return SK_ERR;
 }
 
@@ -106,8 +168,12 @@ static int parse_sub(const json_t *sub, uint64_t *out)
     return SK_OK;
 }
 
-int sk_jwt_verify(const char *secret, size_t secret_len, const char *token, size_t len, int64_t now_s,
-                  uint64_t *user_id, char *err, size_t errlen)
+/* The whole check, shared by sk_jwt_verify (cache NULL) and sk_jwt_verifier_check.
+ * mac(mac_arg, …) computes the signature; cache, when not NULL, remembers the last
+ * header segment found to be HS256. Whether a header passes depends on its bytes
+ * only, so a byte-identical segment may skip the decode and parse. */
+static int check_token(struct sk_jwt_verifier *cache, mac_step_fn mac_step, void *mac_arg, const char *token,
+                       size_t len, int64_t now_s, uint64_t *user_id, char *err, size_t errlen)
 {
     unsigned char header[256], payload[1536], sig[64], mac[SHA256_LEN];
     json_t *h = NULL, *p = NULL;
@@ -119,20 +185,35 @@ int sk_jwt_verify(const char *secret, size_t secret_len, const char *token, size
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
     if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
         return fail(err, errlen, "token is not a JWT (header.payload.signature)");
-    int hlen = b64url_decode(token, (size_t)(dot1 - token), header, sizeof(header));
+    size_t hseg = (size_t)(dot1 - token);
+    /* header_len > 0 always: an empty segment is never remembered (and is refused) */
+    int cached =
+        cache != NULL && cache->header_len > 0 && cache->header_len == hseg && memcmp(cache->header, token, hseg) == 0;
+    /* a remembered segment decoded to a non-empty header once: 1 stands for that */
+    int hlen = cached ? 1 : b64url_decode(token, hseg, header, sizeof(header));
     int plen = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof(payload));
     int slen = b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig));
     if (hlen <= 0 || plen <= 0 || slen < 0)
         return fail(err, errlen, "token is not valid base64url");
 
-    h = json_loadb((const char *)header, (size_t)hlen, 0, NULL);
-    json_t *alg = json_object_get(h, "alg");
-    if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256") != 0) {
-        fail(err, errlen, "token algorithm must be HS256");
-        goto out;
+    if (cached) {
+        cache->stats.header_hits++;
+    } else {
+        h = json_loadb((const char *)header, (size_t)hlen, 0, NULL);
+        json_t *alg = json_object_get(h, "alg");
+        if (cache != NULL)
+            cache->stats.header_parses++;
+        if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256") != 0) {
+            fail(err, errlen, "token algorithm must be HS256");
+            goto out;
+        }
+        if (cache != NULL && hseg <= sizeof(cache->header)) {
+            memcpy(cache->header, token, hseg);
+            cache->header_len = hseg;
+        }
     }
     /* The signature before anything in the payload is believed. */
-    if (hs256(secret, secret_len, token, (size_t)(dot2 - token), mac) != SK_OK) {
+    if (mac_step(mac_arg, token, (size_t)(dot2 - token), mac) != SK_OK) {
         fail(err, errlen, "cannot compute HMAC");
         goto out;
     }
@@ -169,6 +250,83 @@ out:
     json_decref(h);
     json_decref(p);
     return rc;
+}
+
+int sk_jwt_verify(const char *secret, size_t secret_len, const char *token, size_t len, int64_t now_s,
+                  uint64_t *user_id, char *err, size_t errlen)
+{
+    struct oneshot_key key = {.secret = secret, .len = secret_len};
+    return check_token(NULL, oneshot_mac, &key, token, len, now_s, user_id, err, errlen);
+}
+
+int sk_jwt_verifier_new(const char *secret, size_t secret_len, struct sk_jwt_verifier **out, char *err, size_t errlen)
+{
+    struct sk_jwt_verifier *v = NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[2];
+    int rc = SK_ERR;
+
+    if (secret == NULL || secret_len == 0) {
+        fail(err, errlen, "JWT secret is missing or empty");
+        goto out;
+    }
+    if (secret_len > INT_MAX) {
+        fail(err, errlen, "JWT secret is too long");
+        goto out;
+    }
+    v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        fail(err, errlen, "out of memory for the JWT verifier");
+        goto out;
+    }
+    v->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (v->mac == NULL) {
+        ossl_fail(err, errlen, "cannot fetch OpenSSL's HMAC");
+        goto out;
+    }
+    v->ctx = EVP_MAC_CTX_new(v->mac);
+    if (v->ctx == NULL) {
+        ossl_fail(err, errlen, "cannot create an HMAC context");
+        goto out;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(v->ctx, (const unsigned char *)secret, secret_len, params) != 1) {
+        ossl_fail(err, errlen, "cannot key HMAC-SHA256 with the JWT secret");
+        goto out;
+    }
+    if (EVP_MAC_CTX_get_mac_size(v->ctx) != SHA256_LEN) {
+        fail(err, errlen, "HMAC context does not produce SHA256-sized MACs");
+        goto out;
+    }
+    *out = v;
+    v = NULL;
+    rc = SK_OK;
+out:
+    sk_jwt_verifier_free(v);
+    return rc;
+}
+
+int sk_jwt_verifier_check(struct sk_jwt_verifier *v, const char *token, size_t len, int64_t now_s, uint64_t *user_id,
+                          char *err, size_t errlen)
+{
+    if (v == NULL)
+        return fail(err, errlen, "no JWT verifier");
+    return check_token(v, verifier_mac, v, token, len, now_s, user_id, err, errlen);
+}
+
+void sk_jwt_verifier_get_stats(const struct sk_jwt_verifier *v, struct sk_jwt_verifier_stats *out)
+{
+    *out = v->stats;
+}
+
+void sk_jwt_verifier_free(struct sk_jwt_verifier *v)
+{
+    if (v == NULL)
+        return;
+    EVP_MAC_CTX_free(v->ctx);
+    EVP_MAC_free(v->mac);
+    free(v);
 }
 
 int sk_jwt_mint(const char *secret, size_t secret_len, uint64_t user_id, int64_t exp_s, char *out, size_t outlen)

@@ -11,7 +11,6 @@
 int sk_client_authorize(struct sk_http_req *req)
 {
     struct sk_loop_ctx *lc = sk_http_loop_data(req);
-    const char *secret = lc->d->cfg.jwt_secret;
     const char *auth = sk_http_header(req, "authorization");
     char why[128];
     uint64_t user_id = 0;
@@ -20,8 +19,7 @@ int sk_client_authorize(struct sk_http_req *req)
         return SK_ERR;
     }
     auth += 7;
-    if (sk_jwt_verify(secret, strlen(secret), auth, strlen(auth), sk_now_ms() / 1000, &user_id, why, sizeof(why)) !=
-        SK_OK) {
+    if (sk_jwt_verifier_check(lc->jwt, auth, strlen(auth), sk_now_ms() / 1000, &user_id, why, sizeof(why)) != SK_OK) {
         sk_http_error(req, 401, "unauthorized", "%s", why);
         return SK_ERR;
     }
