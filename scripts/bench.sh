@@ -12,16 +12,21 @@
 #      MariaDB database and Redis key prefix; one activity with a big item (never
 #      sells out), a small item (sold out first) and a big item for redis-benchmark;
 #      then for each connection count: wrk on GET /healthz (the HTTP ceiling), on
-#      POST /api/v1/seckill for the big item, and on the sold-out item; then
-#      redis-benchmark running the plugin's reserve script (the Redis ceiling); then
-#      the daemon's RSS with many keep-alive connections (scripts/bench/hold_conns.py);
+#      POST /api/v1/seckill for the big item, and on the sold-out item, reading the
+#      plugin's reserve counters on /metrics around each phase (the mean batch: the
+#      plugin sends a connection's reservations of one loop turn as one script call);
+#      then redis-benchmark running the plugin's reserve script twice (the Redis
+#      ceiling): one reservation per call, and BENCH_RB_BATCH per call; then the
+#      daemon's RSS with many keep-alive connections (scripts/bench/hold_conns.py);
 #   3. session 2, a private redis-server with appendfsync no (temporary data
-#      directory) and a second daemon: the reservation phases and redis-benchmark
-#      again, so that the table shows what appendfsync always costs;
+#      directory) and a second daemon: the reservation phases and both redis-benchmark
+#      runs again, so that the table shows what appendfsync always costs;
 #   4. checks every item in Redis (units reserved + units left = initial, buyers'
 #      units = orders = log entries, no buyer above the limit), the answers counted
-#      by wrk against the units taken, and that no phase had an unexpected answer;
-#      prints PASS/FAIL lines and the table (scripts/bench/report.py).
+#      by wrk against the units taken and the plugin's counters, and that no phase
+#      had an unexpected answer; prints PASS/FAIL lines and the table
+#      (scripts/bench/report.py), and under it the closed-loop floor of the latency
+#      (Little's law: C connections / throughput).
 # Exit status: 0 when every check passes (missed performance targets are reported,
 # not fatal, unless BENCH_STRICT=1: then 3), 1 when a check fails or a step breaks.
 #
@@ -31,7 +36,11 @@
 #   BENCH_THREADS [2]              wrk threads
 #   BENCH_BUYERS [100000]          distinct buyers (tokens); per-user limit 1000
 #   BENCH_IDLE_CONNECTIONS [10000] idle keep-alive connections for the RSS figure
-#   BENCH_REDIS_REQUESTS [300000]  scripts run by each redis-benchmark
+#   BENCH_REDIS_REQUESTS [300000]  reservations sent by each redis-benchmark run (in
+#                                  this many calls at one per call, in 1/B as many
+#                                  at B per call)
+#   BENCH_RB_BATCH [16]            reservations per call B of the second redis-benchmark
+#                                  run of each session (2 to 256)
 #   BENCH_PORT [18480]             daemon's client port; the admin port is +1
 #   BENCH_NOFSYNC_REDIS_PORT [16391]  the private appendfsync-no redis-server
 #   BENCH_DATABASE [skbench]       MariaDB database (dropped and recreated)
@@ -61,6 +70,7 @@ THREADS=${BENCH_THREADS:-2}
 BUYERS=${BENCH_BUYERS:-100000}
 IDLE_CONNS=${BENCH_IDLE_CONNECTIONS:-10000}
 REDIS_N=${BENCH_REDIS_REQUESTS:-300000}
+RB_BATCH=${BENCH_RB_BATCH:-16}
 CLIENT_PORT=${BENCH_PORT:-18480}
 ADMIN_PORT=$((CLIENT_PORT + 1))
 NOFSYNC_PORT=${BENCH_NOFSYNC_REDIS_PORT:-16391}
@@ -96,6 +106,11 @@ if ! is_uint "$RDB" || [ "$RDB" -gt 15 ]; then die "BENCH_REDIS_DB must be 0 to 
 for v in DURATION THREADS BUYERS IDLE_CONNS REDIS_N CLIENT_PORT NOFSYNC_PORT; do
     if ! is_uint "${!v}" || [ "${!v}" -eq 0 ]; then die "$v must be a positive integer, not '${!v}'"; fi
 done
+if ! is_uint "$RB_BATCH" || [ "$RB_BATCH" -lt 2 ] || [ "$RB_BATCH" -gt 256 ]; then
+    die "BENCH_RB_BATCH must be 2 to 256 reservations per call, not '$RB_BATCH'"
+fi
+# Two redis-benchmark runs per session take units of one item: they must not sell it out.
+[ "$REDIS_N" -le $((BIG_STOCK / 4)) ] || die "BENCH_REDIS_REQUESTS must be at most $((BIG_STOCK / 4))"
 is_uint "$QUIET_WAIT" || die "BENCH_QUIET_WAIT must be a number of seconds, not '$QUIET_WAIT'"
 [ "$DURATION" -ge 3 ] || die "BENCH_DURATION must be at least 3 seconds"
 for c in $CONNECTIONS; do
@@ -333,6 +348,19 @@ metric() { # metric NAME{LABELS}: its value on /metrics (0 when absent)
     curl -s "$CLIENT/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
 }
 
+# reserve_counters: "CALLS RESERVATIONS" of the redis stock plugin so far, read from
+# one /metrics answer: the reserve script calls it sent and the reservations they
+# carried (their ratio is the mean batch). Stops the run when /metrics does not
+# answer or lacks them: a mean batch of 0 would be read as a figure.
+reserve_counters() {
+    local page
+    page=$(curl -fsS "$CLIENT/metrics") || die "GET $CLIENT/metrics failed"
+    echo "$page" | awk '$1 == "seckill_plugin_redis_reserve_calls_total" { c = $2; nc++ }
+        $1 == "seckill_plugin_redis_reserve_batched_total" { b = $2; nb++ }
+        END { if (nc != 1 || nb != 1) exit 1; printf "%d %d\n", c, b }' \
+        || die "the daemon's /metrics lacks seckill_plugin_redis_reserve_calls_total or seckill_plugin_redis_reserve_batched_total"
+}
+
 cpu_ms() { # cpu_ms PID: CPU time (user + system) the process used so far, in ms
     awk -v hz="$CLK_TCK" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
 }
@@ -347,12 +375,19 @@ steal_ms() { # steal_ms: time the hypervisor gave our virtual CPUs to others so 
 
 # run_wrk PHASE MODE CONNS SECONDS PATH [ITEM]: one wrk run; appends its BENCH line
 # and the CPU time the daemon and Redis spent meanwhile to the results, and prints
-# a one-line summary.
+# a one-line summary. With ITEM (a reservation or sold-out phase) also the plugin's
+# reserve calls and the reservations they carried meanwhile, and their ratio, the
+# mean batch (reserve_calls, reserve_batched, mean_batch; 0 when no call went out).
 run_wrk() {
     local phase=$1 mode=$2 conns=$3 secs=$4 path=$5 item=${6:-} out line d0 r0 b0 s0
+    local calls0=0 batched0=0 calls1=0 batched1=0 counters batch_kv="" batch_text=""
     local args=("$mode" "$THREADS")
     [ -z "$item" ] || args+=("$TOKENS" "$ACT" "$item")
     out=$OUT/wrk-$phase-$conns.txt
+    if [ -n "$item" ]; then
+        counters=$(reserve_counters) || exit 1 # reserve_counters said why
+        read -r calls0 batched0 <<<"$counters"
+    fi
     d0=$(cpu_ms "$DAEMON_PID")
     r0=$(cpu_ms "$REDIS_PID")
     b0=$(busy_ms)
@@ -360,18 +395,28 @@ run_wrk() {
     wrk -t "$THREADS" -c "$conns" -d "${secs}s" --timeout 2s -s "$LUA" "$CLIENT$path" -- "${args[@]}" >"$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed in phase $phase ($conns connections)"; }
     line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "wrk printed no BENCH line in phase $phase"; }
+    if [ -n "$item" ]; then
+        counters=$(reserve_counters) || exit 1
+        read -r calls1 batched1 <<<"$counters"
+        batch_kv="reserve_calls=$((calls1 - calls0)) reserve_batched=$((batched1 - batched0))"
+        batch_kv+=" mean_batch=$(awk -v c=$((calls1 - calls0)) -v b=$((batched1 - batched0)) \
+            'BEGIN { printf "%.2f", (c > 0 ? b / c : 0) }')"
+        batch_text=$(awk -v c=$((calls1 - calls0)) -v b=$((batched1 - batched0)) 'BEGIN {
+            if (c > 0) printf "  mean batch: %.1f reservations per reserve call (%d in %d)", b / c, b, c
+            else printf "  no reserve call" }')
+    fi
     if [ -n "$item" ] && [ "$(rcli "$REDIS_PORT_NOW" EXISTS "$PREFIX:{item:$item}:meta")" != 1 ]; then
         die "item $item is gone from redis 127.0.0.1:$REDIS_PORT_NOW db $RDB during phase $phase (did something flush it? scripts/demo.sh flushes db 0)"
     fi
     echo "phase=$phase mode=$mode conns=$conns item=${item:-0} ${line#BENCH}" \
         "daemon_cpu_ms=$(($(cpu_ms "$DAEMON_PID") - d0)) redis_cpu_ms=$(($(cpu_ms "$REDIS_PID") - r0))" \
-        "busy_cpu_ms=$(($(busy_ms) - b0)) steal_ms=$(($(steal_ms) - s0))" >>"$RESULTS"
-    echo "$line" | awk -v p="$phase" -v c="$conns" '{
+        "busy_cpu_ms=$(($(busy_ms) - b0)) steal_ms=$(($(steal_ms) - s0))${batch_kv:+ $batch_kv}" >>"$RESULTS"
+    echo "$line" | awk -v p="$phase" -v c="$conns" -v bt="$batch_text" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         printf "%-16s %4d conns: %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  200:%d 409 limit:%d 409 sold out:%d " \
-               "other 4xx:%d 5xx:%d transport errors:%d\n", p, c, v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000,
+               "other 4xx:%d 5xx:%d transport errors:%d%s\n", p, c, v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000,
                v["s200"], v["s409_limit"], v["s409_sold"], v["s409_other"] + v["s4xx"], v["s5xx"],
-               v["connect"] + v["read"] + v["write"] + v["timeout"] }'
+               v["connect"] + v["read"] + v["write"] + v["timeout"], bt }'
 }
 
 sum_results() { # sum_results PHASE KEY: summed over the phase's connection counts
@@ -393,50 +438,66 @@ reserved_units() { # reserved_units PORT ITEM: initial - remaining in Redis
     echo $((initial - left))
 }
 
-# redis_bench PHASE PORT ITEM: the plugin's reserve script under redis-benchmark, on
-# the keys of ITEM of activity ACT: a random buyer (0..99999) and a random order
-# number per call, so that every call takes a unit, as the daemon's calls do. The
-# ARGV are those that the script's comment in scripts.c names, in its order; a name
-# this function does not know stops the benchmark rather than guessing.
+# rb_arg NAME NOW ITEM: the value redis_bench gives the reserve script's ARGV entry NAME:
+# a random buyer (0..99999) and a random order number per reservation, so that every
+# reservation takes a unit, as the daemon's do. A name it does not know stops the
+# benchmark rather than guessing.
+rb_arg() {
+    case $1 in
+    user_id) echo __rand_int__ ;;
+    order_no) echo BN__rand_int____rand_int__ ;; # 26 characters, as the daemon's
+    now_ms) echo "$2" ;;
+    expires_at_ms) echo $(($2 + 900000)) ;;
+    activity_id) echo "$ACT" ;;
+    item_id) echo "$3" ;;
+    deadline_ms) echo $(($2 + 3600000)) ;; # a real deadline: the script reads Redis' clock
+    *) die "the reserve script takes ARGV '$1', which redis_bench in $0 does not know" ;;
+    esac
+}
+
+# redis_bench PHASE PORT ITEM B: the plugin's reserve script under redis-benchmark, on
+# the keys of ITEM of activity ACT, B reservations per call (the plugin's batch):
+# the script's fixed ARGV once, then its per-reservation ARGV B times, in the order
+# the script's comment in scripts.c names them (redis-benchmark draws every
+# __rand_int__ of a command on its own). BENCH_REDIS_REQUESTS reservations in all,
+# so ceil(REDIS_N / B) calls, rounded up to a multiple of the pipeline: redis-benchmark
+# sends whole pipelines (it would overshoot -n otherwise), and the check below needs
+# the exact number sent.
 redis_bench() {
-    local phase=$1 port=$2 item=$3 out=$OUT/redis-benchmark-$1.csv
-    local now before after csv suffix name loaded keys=() argv=()
+    local phase=$1 port=$2 item=$3 batch=$4 out=$OUT/redis-benchmark-$1.csv
+    local now before after taken csv suffix name loaded calls sent res_rps keys=() argv=() one=() i
     for suffix in "${RESERVE_KEYS[@]}"; do keys+=("$PREFIX:{item:$item}:$suffix"); done
     now=$(date +%s%3N)
-    for name in "${RESERVE_ARGV[@]}"; do
-        case $name in
-        user_id) argv+=(__rand_int__) ;;
-        order_no) argv+=(BN__rand_int____rand_int__) ;; # 26 characters, as the daemon's
-        now_ms) argv+=("$now") ;;
-        expires_at_ms) argv+=($((now + 900000))) ;;
-        activity_id) argv+=("$ACT") ;;
-        item_id) argv+=("$item") ;;
-        deadline_ms) argv+=($((now + 3600000))) ;; # a real deadline: the script reads Redis' clock
-        *) die "the reserve script takes ARGV '$name', which redis_bench in $0 does not know" ;;
-        esac
-    done
+    for name in "${RESERVE_FIXED[@]}"; do argv+=("$(rb_arg "$name" "$now" "$item")") || exit 1; done
+    for name in "${RESERVE_PER[@]}"; do one+=("$(rb_arg "$name" "$now" "$item")") || exit 1; done
+    for ((i = 0; i < batch; i++)); do argv+=("${one[@]}"); done
+    calls=$(((REDIS_N + batch - 1) / batch))
+    calls=$(((calls + RB_PIPELINE - 1) / RB_PIPELINE * RB_PIPELINE))
+    sent=$((calls * batch))
     loaded=$(rcli "$port" -x SCRIPT LOAD <"$OUT/reserve.lua")
     [ "$loaded" = "$SHA" ] || die "SCRIPT LOAD of the reserve script answered '$loaded', not $SHA"
     before=$(reserved_units "$port" "$item")
-    redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 0 -c "$RB_CLIENTS" -P "$RB_PIPELINE" -n "$REDIS_N" \
+    redis-benchmark -h 127.0.0.1 -p "$port" --dbnum "$RDB" -c "$RB_CLIENTS" -P "$RB_PIPELINE" -n "$calls" \
         -r 100000 --csv EVALSHA "$SHA" ${#keys[@]} "${keys[@]}" "${argv[@]}" >"$out" 2>&1 \
         || { cat "$out" >&2; die "redis-benchmark failed ($phase)"; }
     after=$(reserved_units "$port" "$item")
+    taken=$((after - before))
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     csv=$(grep '^"EVALSHA' "$out" | tail -n 1 | tr -d '"') || true
     [ -n "$csv" ] || { cat "$out" >&2; die "redis-benchmark printed no result ($phase)"; }
     IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$csv"
-    echo "phase=$phase mode=redis conns=${RB_CLIENTS}xP$RB_PIPELINE item=$item rps=$rps" \
-        "p50_us=$(awk -v v="$p50" 'BEGIN { printf "%d", v * 1000 }')" \
-        "p99_us=$(awk -v v="$p99" 'BEGIN { printf "%d", v * 1000 }') requests=$REDIS_N reserved=$((after - before))" \
-        >>"$RESULTS"
-    printf '%-16s %s: %9.0f scripts/s  p50 %s ms  p99 %s ms  units taken: %d of %d calls\n' \
-        "$phase" "${RB_CLIENTS}xP$RB_PIPELINE" "$rps" "$p50" "$p99" $((after - before)) "$REDIS_N"
-    # A call whose random order number repeats an earlier one answers without taking
-    # a unit (the retry rule), so a few may be missing; many would mean the script
-    # did not run (NOSCRIPT, a wrong key).
-    check "$phase: redis-benchmark took a unit on >= 99 % of its $REDIS_N calls ($((after - before)))" \
-        arith "$((after - before)) >= $((REDIS_N * 99 / 100)) && $((after - before)) <= $REDIS_N"
+    res_rps=$(awk -v v="$rps" -v b="$batch" 'BEGIN { printf "%.2f", v * b }')
+    echo "phase=$phase mode=redis conns=${RB_CLIENTS}xP$RB_PIPELINE item=$item batch=$batch rps=$rps" \
+        "res_rps=$res_rps p50_us=$(awk -v v="$p50" 'BEGIN { printf "%d", v * 1000 }')" \
+        "p99_us=$(awk -v v="$p99" 'BEGIN { printf "%d", v * 1000 }') requests=$calls reservations=$sent" \
+        "reserved=$taken" >>"$RESULTS"
+    printf '%-20s %s, B=%-3d %9.0f scripts/s = %9.0f reservations/s  p50 %s ms  p99 %s ms  units taken: %d of %d reservations in %d calls\n' \
+        "$phase" "${RB_CLIENTS}xP$RB_PIPELINE" "$batch" "$rps" "$res_rps" "$p50" "$p99" "$taken" "$sent" "$calls"
+    # A reservation whose random order number repeats an earlier one answers without
+    # taking a unit (the retry rule), so a few may be missing; many would mean the
+    # script did not run (NOSCRIPT, a wrong key, a refused batch).
+    check "$phase: redis-benchmark took a unit on >= 99 % of its $sent reservations ($taken; $calls calls of $batch)" \
+        arith "$taken >= $((sent * 99 / 100)) && $taken <= $sent"
 }
 
 # check_item LABEL PORT ITEM: the invariants of one item, read from Redis.
@@ -513,7 +574,23 @@ mapfile -t RESERVE_KEYS < <(python3 scripts/bench/lua_from_c.py keys $RS_DIR/scr
 mapfile -t RESERVE_ARGV < <(python3 scripts/bench/lua_from_c.py argv $RS_DIR/scripts.c reserve)
 [ ${#RESERVE_KEYS[@]} -gt 0 ] || die "cannot read the reserve script's keys from $RS_DIR"
 [ ${#RESERVE_ARGV[@]} -gt 0 ] || die "cannot read the reserve script's ARGV from $RS_DIR/scripts.c"
-echo "reserve script: SHA1 $SHA, KEYS: ${RESERVE_KEYS[*]}; ARGV: ${RESERVE_ARGV[*]}"
+# The fixed ARGV, a line "--", then those repeated per reservation (a batched script).
+RESERVE_FIXED=()
+RESERVE_PER=()
+seen_sep=0
+for name in "${RESERVE_ARGV[@]}"; do
+    if [ "$name" = -- ]; then
+        seen_sep=1
+    elif [ "$seen_sep" = 1 ]; then
+        RESERVE_PER+=("$name")
+    else
+        RESERVE_FIXED+=("$name")
+    fi
+done
+if [ "$seen_sep" = 0 ] || [ ${#RESERVE_PER[@]} -eq 0 ]; then
+    die "the reserve script's ARGV in $RS_DIR/scripts.c has no per-reservation part ('ARGV: a, b; then per reservation: c, d.'): read '${RESERVE_ARGV[*]}'"
+fi
+echo "reserve script: SHA1 $SHA, KEYS: ${RESERVE_KEYS[*]}; ARGV: ${RESERVE_FIXED[*]}; then per reservation: ${RESERVE_PER[*]}"
 
 # ---------------------------------------------------------------- session "always"
 
@@ -562,9 +639,10 @@ echo "sold-out answers from the local flag (no Redis): $((local_after - local_be
 check "sold-out phase: every sold_out answer came from the local flag" \
     arith "$local_after - $local_before >= $soldout_answers"
 
-say "redis-benchmark: the reserve script on item $RB (the Redis ceiling, appendfsync always)"
+say "redis-benchmark: the reserve script on item $RB (the Redis ceiling, appendfsync always), 1 and $RB_BATCH reservations per call"
 wait_quiet
-redis_bench redis_always "$REDIS_PORT" "$RB"
+redis_bench redis_always "$REDIS_PORT" "$RB" 1
+redis_bench redis_always_batch "$REDIS_PORT" "$RB" "$RB_BATCH"
 
 say "daemon RSS with $IDLE_CONNS keep-alive connections"
 # Three states: connections open without a request; one request answered on each,
@@ -636,9 +714,10 @@ done
 # daemon's script (extracted from scripts.c).
 check "the reserve script extracted from scripts.c is the one the daemon runs (SHA1 $SHA)" \
     [ "$(rcli "$NOFSYNC_PORT" SCRIPT EXISTS "$SHA")" = 1 ]
-say "redis-benchmark: the reserve script on item $RB2 (appendfsync no)"
+say "redis-benchmark: the reserve script on item $RB2 (appendfsync no), 1 and $RB_BATCH reservations per call"
 wait_quiet
-redis_bench redis_nofsync "$NOFSYNC_PORT" "$RB2"
+redis_bench redis_nofsync "$NOFSYNC_PORT" "$RB2" 1
+redis_bench redis_nofsync_batch "$NOFSYNC_PORT" "$RB2" "$RB_BATCH"
 echo "phase=hwm mode=rss conns=0 session=no hwm_kb=$(vm_kb VmHWM)" >>"$RESULTS"
 stop_daemon
 
@@ -660,6 +739,12 @@ for spec in "reserve:$REDIS_PORT:$BIG" "reserve_nofsync:$NOFSYNC_PORT:$BIG2"; do
     inflight=$(sum_conns "$phase")
     check "$phase: units taken $taken - 200 answers $answered is in [0, $inflight] (requests in flight at the end)" \
         arith "$taken - $answered >= 0 && $taken - $answered <= $inflight"
+    # Every 200 came from a reservation the plugin sent in a reserve call while wrk
+    # ran, so its counters (the mean batch's source) cannot have counted fewer.
+    calls=$(sum_results "$phase" reserve_calls)
+    batched=$(sum_results "$phase" reserve_batched)
+    check "$phase: the plugin's counters saw every reservation ($batched sent in $calls reserve calls >= $answered 200 answers)" \
+        arith "$calls >= 1 && $batched >= $calls && $batched >= $answered"
 done
 taken=$(reserved_units "$REDIS_PORT" "$SMALL")
 check "sold-out item: every unit sold ($taken of $SMALL_STOCK), none after (200 answers in the sold-out phase: $(sum_results soldout s200))" \

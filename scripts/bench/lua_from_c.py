@@ -4,6 +4,9 @@
     lua_from_c.py text SCRIPTS.C NAME               the Lua text of NAME_lua
     lua_from_c.py keys SCRIPTS.C REDIS_STOCK.C NAME  the key suffixes it takes, one a line
     lua_from_c.py argv SCRIPTS.C NAME               the names of its ARGV, one a line
+                                                    (a batched script: the fixed
+                                                    names, a line "--", then the
+                                                    names repeated per reservation)
 
 The benchmark runs the plugin's own reserve script under redis-benchmark; reading it
 from the sources (rather than keeping a copy) means the two can never drift.
@@ -14,7 +17,9 @@ keys: `.name = "NAME", ... .nkeys = N` in the script table of scripts.c gives ho
 many of the item's keys the script takes, and the `suffix[RS_NKEYS] = {...}` array of
 redis_stock.c their names, in KEYS order.
 argv: the "ARGV: a, b, c." sentence of the comment right above the definition
-(the comments there are the scripts' contract, see STYLE.md).
+(the comments there are the scripts' contract, see STYLE.md), or the batched form
+"ARGV: a, b, c; then per reservation: d, e, f, g." (ARGV is a, b, c followed by
+d, e, f, g once per reservation); the names are letters, digits and _.
 Anything this reader does not understand (another escape, a macro between the
 literals, a table it cannot find) is refused rather than guessed; the caller still
 checks that Redis knows the text's SHA1 from the daemon's own calls.
@@ -75,7 +80,12 @@ def key_suffixes(scripts, scripts_path, stock, stock_path, name):
     return names[:nkeys]
 
 
+NAMES = r"[A-Za-z0-9_]+(?:\s*,\s*[A-Za-z0-9_]+)*"
+ARGV_SENTENCE = re.compile(r"\bARGV:\s*(" + NAMES + r")\s*(?:;\s*then per reservation:\s*(" + NAMES + r")\s*)?\.")
+
+
 def argv_names(source, name, path):
+    """(fixed names, per-reservation names or None for an unbatched script)."""
     start = re.search(r"static\s+const\s+char\s+" + re.escape(name) + r"_lua\s*\[", source)
     if start is None:
         raise ValueError(f"{path}: no definition 'static const char {name}_lua[] =' found")
@@ -83,10 +93,17 @@ def argv_names(source, name, path):
     if comment is None:
         raise ValueError(f"{path}: no comment right above {name}_lua")
     text = " ".join(line.strip().lstrip("*").strip() for line in comment.group(1).splitlines())
-    m = re.search(r"\bARGV:\s*([A-Za-z0-9_, ]+?)\.", text)
+    at = re.search(r"\bARGV:", text)
+    m = ARGV_SENTENCE.match(text, at.start()) if at else None
     if m is None:
-        raise ValueError(f"{path}: the comment above {name}_lua has no 'ARGV: a, b, c.' sentence")
-    return [a.strip() for a in m.group(1).split(",")]
+        found = f" (it reads '{text[at.start():at.start() + 120]}')" if at else ""
+        raise ValueError(f"{path}: the comment above {name}_lua has no 'ARGV: a, b, c.' or 'ARGV: a, b, c; then "
+                         f"per reservation: d, e, f, g.' sentence{found}")
+
+    def split(names):
+        return [a.strip() for a in names.split(",")]
+
+    return split(m.group(1)), split(m.group(2)) if m.group(2) else None
 
 
 def read(path):
@@ -100,7 +117,8 @@ def main():
         if len(args) == 3 and args[0] == "text":
             sys.stdout.write(extract(read(args[1]), args[2], args[1]))
         elif len(args) == 3 and args[0] == "argv":
-            print("\n".join(argv_names(read(args[1]), args[2], args[1])))
+            fixed, per = argv_names(read(args[1]), args[2], args[1])
+            print("\n".join(fixed + (["--"] + per if per is not None else [])))
         elif len(args) == 4 and args[0] == "keys":
             print("\n".join(key_suffixes(read(args[1]), args[1], read(args[2]), args[2], args[3])))
         else:

@@ -5,10 +5,18 @@
 
 RESULTS has one line per measurement, "key=value" pairs separated by spaces; the
 keys are those of seckill.lua's BENCH line plus phase, mode and conns written by
-bench.sh, and the redis-benchmark and RSS lines (see bench.sh). This prints the
-table (phase, connections, req/s, p50, p99, errors, ratio to the ceiling, target,
-met), what appendfsync always costs, and the daemon's memory. With --strict the
-exit status is 3 when a target is missed (1 for an unreadable file).
+bench.sh (with the plugin's reserve_calls, reserve_batched and mean_batch in the
+phases on an item), and the redis-benchmark and RSS lines (see bench.sh). This
+prints the table (phase, connections, req/s, reservations/s, mean batch, p50, p99,
+errors, ratio to the ceiling, target, met), the closed-loop floor of the latency
+(Little's law), what appendfsync always costs, the reservation phases against the
+redis-benchmark ceiling, where the CPU time goes, and the daemon's memory. With
+--strict the exit status is 3 when a target is missed (1 for an unreadable file).
+
+A reservation phase's reservations/s are its 200 answers per second; a
+redis-benchmark run's are its scripts per second times the reservations per call
+(B). Its mean batch is the plugin's reserve_batched / reserve_calls during the
+phase (the daemon's /metrics), a redis-benchmark run's is B.
 
 Errors: wrk's transport errors (connect, read, write, timeout) plus every answer
 the phase does not expect: on /healthz anything but 200; while reserving anything
@@ -58,6 +66,28 @@ def fmt_rps(v):
     return f"{v:,.0f}"
 
 
+def reservations_per_s(row):
+    """Reservations per second: 200 answers of a wrk phase, scripts x B of redis-benchmark."""
+    if row.get("mode") == "redis":  # results of runs before the batch: one reservation per call
+        return num(row, "res_rps") if "res_rps" in row else num(row, "rps") * float(row.get("batch", 1))
+    secs = num(row, "duration_s")
+    return num(row, "s200") / secs if secs > 0 else 0.0
+
+
+def batch_text(row):
+    if row.get("mode") == "redis":
+        return row.get("batch", "-")
+    if num(row, "reserve_calls") > 0:
+        return f"{num(row, 'reserve_batched') / num(row, 'reserve_calls'):.1f}"
+    return "-"
+
+
+def largest_batch(redis, session):
+    """The redis-benchmark row of a session ("always", "nofsync") with the most reservations per call."""
+    rows = [r for p, r in redis.items() if p in (f"redis_{session}", f"redis_{session}_batch")]
+    return max(rows, key=lambda r: num(r, "batch"), default=None)
+
+
 def main():
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] != "--strict"):
         print("usage: report.py RESULTS [--strict]", file=sys.stderr)
@@ -73,8 +103,8 @@ def main():
     table = []
     missed = []
 
-    def add(label, conns, rps, p50, p99, errors, ratio, target, met):
-        table.append((label, conns, rps, p50, p99, errors, ratio, target, met))
+    def add(label, conns, rps, res, batch, p50, p99, errors, ratio, target, met):
+        table.append((label, conns, rps, res, batch, p50, p99, errors, ratio, target, met))
         if met == "no":
             missed.append(f"{label} at {conns}: {target}")
 
@@ -106,17 +136,20 @@ def main():
                 met = "yes" if ratio is not None and ratio >= SOLDOUT_RATIO else "no"
             elif phase == "reserve_nofsync":
                 target = "(fsync cost)"
-            add(names[phase], conns, fmt_rps(rps), f"{p50:.2f}", f"{p99:.2f}", str(errors), ratio_text, target, met)
-    for phase, label in (("redis_always", "redis-benchmark reserve, always"),
-                         ("redis_nofsync", "redis-benchmark reserve, no")):
+            res = fmt_rps(reservations_per_s(r)) if phase in ("reserve", "soldout", "reserve_nofsync") else "-"
+            add(names[phase], conns, fmt_rps(rps), res, batch_text(r), f"{p50:.2f}", f"{p99:.2f}", str(errors),
+                ratio_text, target, met)
+    for phase, label in (("redis_always", "always"), ("redis_always_batch", "always"),
+                         ("redis_nofsync", "no"), ("redis_nofsync_batch", "no")):
         r = redis.get(phase)
         if r:
-            add(label, r["conns"], fmt_rps(num(r, "rps")), f"{num(r, 'p50_us') / 1000:.2f}",
+            add(f"redis-benchmark reserve, {label}, B={r.get('batch', '1')}", r["conns"], fmt_rps(num(r, "rps")),
+                fmt_rps(reservations_per_s(r)), batch_text(r), f"{num(r, 'p50_us') / 1000:.2f}",
                 f"{num(r, 'p99_us') / 1000:.2f}", r.get("errors", "0"), "(ceiling)", "-", "-")
 
-    head = ("phase", "conns", "req/s", "p50 ms", "p99 ms", "errors", "ratio", "target", "met")
+    head = ("phase", "conns", "req/s", "res/s", "batch", "p50 ms", "p99 ms", "errors", "ratio", "target", "met")
     widths = [max(len(str(row[i])) for row in table + [head]) for i in range(len(head))]
-    right = {1, 2, 3, 4, 5}
+    right = {1, 2, 3, 4, 5, 6, 7}
 
     def line(row):
         return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -125,6 +158,23 @@ def main():
     print("  ".join("-" * w for w in widths))
     for row in table:
         print(line(row))
+    print("req/s: answers (redis-benchmark: scripts) per second; res/s: reservations per second (200 answers; "
+          "redis-benchmark: scripts/s x B);")
+    print("batch: mean reservations per reserve script call the plugin sent during the phase (its /metrics "
+          "counters), B for redis-benchmark")
+
+    # The closed-loop floor: wrk keeps every connection busy, so by Little's law the
+    # mean latency is connections / throughput, whatever the daemon does inside.
+    print()
+    print(f"closed-loop floor (Little's law: with C connections always busy, mean latency = C / throughput); "
+          f"a mean below {P99_MS:g} ms at {P99_CONNS} connections takes > {P99_CONNS * 1000 / P99_MS:,.0f} req/s:")
+    for phase in ("healthz", "reserve", "reserve_nofsync"):
+        for r in (r for r in rows if r.get("phase") == phase):
+            rps = num(r, "rps")
+            if rps > 0:
+                c = int(r["conns"])
+                print(f"  {names[phase]:<28} {c:>4}: {c} / {fmt_rps(rps)} req/s = {c * 1000 / rps:.2f} ms mean latency"
+                      f" (measured p99 {num(r, 'p99_us') / 1000:.2f} ms)")
 
     # What appendfsync always costs: the same phase against both servers.
     print()
@@ -135,15 +185,25 @@ def main():
             print(f"  reserve at {r['conns']:>4} connections: {fmt_rps(num(r, 'rps'))} vs {fmt_rps(num(n, 'rps'))} req/s "
                   f"({(num(r, 'rps') / num(n, 'rps') - 1) * 100:+.0f} %), p99 {num(r, 'p99_us') / 1000:.2f} vs "
                   f"{num(n, 'p99_us') / 1000:.2f} ms")
-    a, n = redis.get("redis_always"), redis.get("redis_nofsync")
-    if a and n and num(n, "rps") > 0:
-        print(f"  redis-benchmark reserve script:  {fmt_rps(num(a, 'rps'))} vs {fmt_rps(num(n, 'rps'))} scripts/s "
-              f"({(num(a, 'rps') / num(n, 'rps') - 1) * 100:+.0f} %)")
-    for r in (r for r in rows if r.get("phase") == "reserve"):
-        ceiling = redis.get("redis_always")
-        if ceiling and num(ceiling, "rps") > 0:
-            print(f"  reserve at {r['conns']:>4} connections = {num(r, 'rps') / num(ceiling, 'rps'):.2f} x the "
-                  f"redis-benchmark ceiling (always)")
+    for suffix in ("", "_batch"):
+        a, n = redis.get("redis_always" + suffix), redis.get("redis_nofsync" + suffix)
+        if a and n and num(n, "rps") > 0:
+            print(f"  redis-benchmark reserve script, {'B=' + a.get('batch', '1') + ':':<6} {fmt_rps(num(a, 'rps'))} vs "
+                  f"{fmt_rps(num(n, 'rps'))} scripts/s ({(num(a, 'rps') / num(n, 'rps') - 1) * 100:+.0f} %), "
+                  f"{fmt_rps(reservations_per_s(a))} vs {fmt_rps(reservations_per_s(n))} reservations/s")
+
+    # The daemon against the Redis ceiling, both counted in reservations, the ceiling
+    # at its larger batch (the daemon batches too).
+    print()
+    print("reservations against the redis-benchmark ceiling (its larger B), same Redis:")
+    for phase, session in (("reserve", "always"), ("reserve_nofsync", "nofsync")):
+        ceiling = largest_batch(redis, session)
+        if not ceiling or reservations_per_s(ceiling) <= 0:
+            continue
+        for r in (r for r in rows if r.get("phase") == phase):
+            print(f"  {names[phase]:<28} {r['conns']:>4}: {fmt_rps(reservations_per_s(r))} reservations/s "
+                  f"(mean batch {batch_text(r)}) = {reservations_per_s(r) / reservations_per_s(ceiling):.2f} x "
+                  f"redis-benchmark B={ceiling.get('batch', '1')} ({fmt_rps(reservations_per_s(ceiling))} reservations/s)")
 
     # Where the time goes: CPU time per answer and cores kept busy, per process.
     print()
