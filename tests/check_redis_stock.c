@@ -1146,6 +1146,75 @@ START_TEST(batch_after_deadline_takes_nothing)
 }
 END_TEST
 
+/* While an item's call is in flight, the reservations of the next turns wait and
+ * then go out together, as one call, when its answer is back (CLIENT PAUSE keeps the
+ * first call in Redis for a while). Another item is not held back. */
+START_TEST(batch_waits_for_call_in_flight)
+{
+    struct env e;
+    struct res xs[7];
+    char nos[7][16];
+    up(&e, "");
+    struct sk_stock_item a = item(135, 100, 5), b = item(136, 100, 5);
+    publish(&e, &a);
+    publish(&e, &b);
+    int64_t calls = counter("reserve_calls_total"), batched = counter("reserve_batched_total");
+    redisReply *r = cmd(&e, "CLIENT PAUSE 300 WRITE");
+    freeReplyObject(r);
+    start_reserve(&e, 135, 1, "w135-0", &xs[0]);
+    run_for(&e, 20); /* the first call is sent, and held in Redis */
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, 1);
+    for (int i = 1; i < 6; i++) { /* five turns, one reservation each */
+        snprintf(nos[i], sizeof(nos[i]), "w135-%d", i);
+        start_reserve(&e, 135, 1 + (uint64_t)i, nos[i], &xs[i]);
+        run_for(&e, 10);
+    }
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, 1);
+    ck_assert_int_eq(xs[0].calls, 0);
+    /* another item goes at once (into the same pause) */
+    start_reserve(&e, 136, 1, "w136-0", &xs[6]);
+    run_for(&e, 20);
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, 2);
+    run_until_all(&e, xs, 7);
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, 3);
+    ck_assert_int_eq(counter("reserve_batched_total") - batched, 7);
+    for (int i = 0; i < 7; i++) {
+        OK(xs[i]);
+        ck_assert_int_eq(xs[i].r.outcome, SK_RESERVED);
+    }
+    ck_assert_int_eq(stock_left(&e, 135), 94);
+    ck_assert_int_eq(xlen(&e, 135), 6);
+    ck_assert_int_eq(stock_left(&e, 136), 99);
+    down(&e);
+}
+END_TEST
+
+/* Detaching while a call is in flight and the next batch waits for it: both fail
+ * once, and nothing is used after the set is gone. */
+START_TEST(batch_detach_with_call_in_flight)
+{
+    struct env e;
+    struct res xs[3];
+    up(&e, "");
+    struct sk_stock_item it = item(137, 10, 5);
+    publish(&e, &it);
+    redisReply *r = cmd(&e, "CLIENT PAUSE 300 WRITE");
+    freeReplyObject(r);
+    start_reserve(&e, 137, 1, "f137-0", &xs[0]);
+    run_for(&e, 20);
+    start_reserve(&e, 137, 2, "f137-1", &xs[1]);
+    run_for(&e, 10);
+    start_reserve(&e, 137, 3, "f137-2", &xs[2]);
+    e.ops->detach(e.conn);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(xs[i].calls, 1);
+        ck_assert_int_eq(xs[i].status, SK_ERR);
+        ck_assert_str_eq(xs[i].err, "redis connection closed");
+    }
+    env_end(&e);
+}
+END_TEST
+
 /* Detaching before the turn ends fails the reservations not sent yet; none reaches Redis. */
 START_TEST(batch_detach_fails_unsent)
 {
@@ -1502,6 +1571,8 @@ int main(void)
     tcase_add_test(batch, batch_in_one_turn);
     tcase_add_test(batch, batch_cap_and_items);
     tcase_add_test(batch, batch_after_deadline_takes_nothing);
+    tcase_add_test(batch, batch_waits_for_call_in_flight);
+    tcase_add_test(batch, batch_detach_with_call_in_flight);
     tcase_add_test(batch, batch_detach_fails_unsent);
     tcase_add_test(batch, bad_reserve_batch_refused);
     suite_add_tcase(s, batch);

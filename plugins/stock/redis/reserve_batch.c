@@ -2,10 +2,19 @@
  * Batched reservations; see reserve_batch.h, and scripts.c for what Redis does
  * with a batch.
  *
+ * One call per item in flight: while an item's call is on its way, that item's new
+ * reservations wait in the next batch and go out when its answer comes back (group
+ * commit). Under load this is what makes batches large: Redis runs (and, with
+ * `appendfsync always`, fsyncs) one call per item per connection and round trip,
+ * and each call carries everything that came meanwhile; at low load nothing waits,
+ * since no call is in flight.
+ *
  * Lifetimes: a batch is owned by the set's pending list until it is sent, then by
- * its reserve call (freed in on_reply, after every reservation's callback). The set
- * is freed by sk_rbatch_set_close, or by the flush it has scheduled when one is due
- * (sk_rconn_defer always runs its callback, also when the connection closes).
+ * its reserve call (freed in on_reply, after every reservation's callback); while
+ * in flight it is also on the set's sent list, which only points at it. The set is
+ * freed by sk_rbatch_set_close, or by the flush it has scheduled when one is due
+ * (sk_rconn_defer always runs its callback, also when the connection closes); the
+ * batches still in flight then lose their pointer to it (b->set = NULL).
  */
 #include "reserve_batch.h"
 
@@ -32,6 +41,7 @@ struct entry {
 /* The reservations of one item (for one activity) in one turn, at most cap. */
 struct batch {
     struct batch *next;
+    struct sk_rbatch_set *set; /* while on the sent list; NULL once the set is gone */
     uint64_t activity_id, item_id;
     char activity[NUM_LEN], item[NUM_LEN], deadline[NUM_LEN];
     size_t n, cap;
@@ -43,6 +53,7 @@ struct sk_rbatch_set {
     struct sk_rbatch_conf conf;
     char prefix[64];
     struct batch *head, *tail; /* not sent yet, oldest first */
+    struct batch *sent;        /* in flight, newest first */
     int flush_due;             /* a deferred flush will run */
     int closing;
     const char **args;         /* ARGV of one call: 3 + 4 * conf.max */
@@ -145,6 +156,18 @@ static void answer(const struct batch *b, size_t i, long long initial, long long
     en->cb(en->arg, SK_OK, &out, NULL);
 }
 
+static void send_waiting(struct sk_rbatch_set *set, uint64_t activity_id, uint64_t item_id);
+
+static void unlink_sent(struct sk_rbatch_set *set, struct batch *b)
+{
+    for (struct batch **p = &set->sent; *p != NULL; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            b->next = NULL;
+            return;
+        }
+}
+
 static void on_reply(void *arg, const redisReply *r, const char *err)
 {
     struct batch *b = arg;
@@ -186,6 +209,14 @@ bad:
     say(msg, "redis gave an unexpected answer to reserve of item %" PRIu64, b->item_id);
     fail_all(b, msg);
 out:
+    /* The item's next batch waited while this one was out; it goes now. b stays
+     * on the sent list during the callbacks, so that a callback that detaches (and
+     * closes the set) clears b->set. */
+    if (b->set != NULL) {
+        struct sk_rbatch_set *set = b->set;
+        unlink_sent(set, b);
+        send_waiting(set, b->activity_id, b->item_id);
+    }
     free(b);
 }
 
@@ -216,17 +247,73 @@ static void send_batch(struct sk_rbatch_set *set, struct batch *b)
         free(b);
         return;
     }
+    b->set = set;
+    b->next = set->sent;
+    set->sent = b;
     if (set->conf.batches != NULL)
         set->conf.host->metric_add(set->conf.batches, 1);
     if (set->conf.reserved != NULL)
         set->conf.host->metric_add(set->conf.reserved, (int64_t)b->n);
 }
 
-/* The deferred flush: the turn in which the batches filled is over. */
+static int in_flight(const struct sk_rbatch_set *set, uint64_t activity_id, uint64_t item_id)
+{
+    for (const struct batch *b = set->sent; b != NULL; b = b->next)
+        if (b->item_id == item_id && b->activity_id == activity_id)
+            return 1;
+    return 0;
+}
+
+/* Send the waiting batches of one item (all, or every item's when item_id is 0)
+ * whose item has no call in flight, in the order they were opened. A batch sent
+ * makes its item busy, so a second batch of the same item (the first was full)
+ * waits with the rest only if it was not picked up in the same pass: all of an
+ * item's waiting batches go together. */
+static void send_ready(struct sk_rbatch_set *set, int one_item, uint64_t activity_id, uint64_t item_id)
+{
+    struct batch *keep = NULL, *keep_tail = NULL, *go = NULL, *go_tail = NULL;
+    struct batch *b = set->head;
+
+    set->head = set->tail = NULL;
+    while (b != NULL) {
+        struct batch *next = b->next;
+        int mine = !one_item || (b->item_id == item_id && b->activity_id == activity_id);
+        b->next = NULL;
+        if (mine && !in_flight(set, b->activity_id, b->item_id)) {
+            if (go_tail != NULL)
+                go_tail->next = b;
+            else
+                go = b;
+            go_tail = b;
+        } else {
+            if (keep_tail != NULL)
+                keep_tail->next = b;
+            else
+                keep = b;
+            keep_tail = b;
+        }
+        b = next;
+    }
+    set->head = keep;
+    set->tail = keep_tail;
+    while (go != NULL) {
+        struct batch *next = go->next;
+        go->next = NULL;
+        send_batch(set, go);
+        go = next;
+    }
+}
+
+static void send_waiting(struct sk_rbatch_set *set, uint64_t activity_id, uint64_t item_id)
+{
+    send_ready(set, 1, activity_id, item_id);
+}
+
+/* The deferred flush: the turn in which the batches filled is over. Batches of an
+ * item with a call in flight stay; that call's answer sends them. */
 static void on_flush(void *arg, const redisReply *reply, const char *err)
 {
     struct sk_rbatch_set *set = arg;
-    struct batch *b = set->head;
 
     (void)reply, (void)err;
     set->flush_due = 0;
@@ -235,12 +322,7 @@ static void on_flush(void *arg, const redisReply *reply, const char *err)
         free(set);
         return;
     }
-    set->head = set->tail = NULL;
-    while (b != NULL) {
-        struct batch *next = b->next;
-        send_batch(set, b);
-        b = next;
-    }
+    send_ready(set, 0, 0, 0);
 }
 
 int sk_rbatch_set_new(struct sk_rconn *rc, const struct sk_rbatch_conf *conf, struct sk_rbatch_set **out)
@@ -294,6 +376,7 @@ int sk_rbatch_add(struct sk_rbatch_set *set, const struct sk_reserve_req *req, s
         if (b == NULL)
             return SK_ERR; /* the flush that is due finds the other batches */
         b->next = NULL;
+        b->set = NULL;
         b->activity_id = req->activity_id;
         b->item_id = req->item_id;
         fmt_u64(b->activity, req->activity_id);
@@ -327,6 +410,11 @@ void sk_rbatch_set_close(struct sk_rbatch_set *set)
     if (set == NULL)
         return;
     set->closing = 1;
+    /* The calls in flight complete through the connection as it closes, without
+     * the set. */
+    for (b = set->sent; b != NULL; b = b->next)
+        b->set = NULL;
+    set->sent = NULL;
     b = set->head;
     set->head = set->tail = NULL;
     while (b != NULL) {

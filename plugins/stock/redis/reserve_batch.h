@@ -7,6 +7,9 @@
  * `appendfsync always`) once per batch instead of once per buyer. Nobody waits for a
  * batch to fill: a turn with one reservation sends a batch of one, as soon as a call
  * of its own would have gone out (hiredis writes at the next turn in both cases).
+ * While an item's call is in flight, that item's next reservations wait for its
+ * answer and then go out together (one call per item in flight per connection), so
+ * under load a batch holds everything that came during one round trip.
  *
  * Each reservation still completes on its own: its callback gets its own outcome, in
  * the order the reservations were added. Everything here runs on the loop's thread.
