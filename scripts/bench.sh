@@ -34,6 +34,7 @@
 #   BENCH_DURATION [10]            seconds per wrk phase
 #   BENCH_CONNECTIONS ["64 256"]   wrk connection counts, each a phase of its own
 #   BENCH_THREADS [2]              wrk threads
+#   BENCH_WORKERS [2]              the daemon's worker threads (workers:)
 #   BENCH_BUYERS [100000]          distinct buyers (tokens); per-user limit 1000
 #   BENCH_IDLE_CONNECTIONS [10000] idle keep-alive connections for the RSS figure
 #   BENCH_REDIS_REQUESTS [300000]  reservations sent by each redis-benchmark run (in
@@ -67,6 +68,7 @@ OUT=$BUILD/bench
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-"64 256"}
 THREADS=${BENCH_THREADS:-2}
+WORKERS=${BENCH_WORKERS:-2}
 BUYERS=${BENCH_BUYERS:-100000}
 IDLE_CONNS=${BENCH_IDLE_CONNECTIONS:-10000}
 REDIS_N=${BENCH_REDIS_REQUESTS:-300000}
@@ -103,7 +105,7 @@ die() { log "$*"; exit 1; }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 if ! is_uint "$RDB" || [ "$RDB" -gt 15 ]; then die "BENCH_REDIS_DB must be 0 to 15, not '$RDB'"; fi
-for v in DURATION THREADS BUYERS IDLE_CONNS REDIS_N CLIENT_PORT NOFSYNC_PORT; do
+for v in DURATION THREADS WORKERS BUYERS IDLE_CONNS REDIS_N CLIENT_PORT NOFSYNC_PORT; do
     if ! is_uint "${!v}" || [ "${!v}" -eq 0 ]; then die "$v must be a positive integer, not '${!v}'"; fi
 done
 if ! is_uint "$RB_BATCH" || [ "$RB_BATCH" -lt 2 ] || [ "$RB_BATCH" -gt 256 ]; then
@@ -234,11 +236,11 @@ check() { # check WHAT CMD...: one PASS/FAIL line
 
 write_config() { # write_config FILE REDIS_PORT
     cat >"$1" <<YAML
-# Written by scripts/bench.sh; the example config's settings except: 2 workers,
+# Written by scripts/bench.sh; the example config's settings except: $WORKERS workers,
 # warn logging, ports, the benchmark's own database and Redis key prefix, and a
 # long idle timeout so that the idle connections of the RSS phase stay open.
 log_level: warn
-workers: 2
+workers: $WORKERS
 listen:
   client: 127.0.0.1:$CLIENT_PORT
   admin: 127.0.0.1:$ADMIN_PORT
