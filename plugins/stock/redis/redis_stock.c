@@ -209,12 +209,6 @@ static int redis_ready(void *conn)
 
 /* ---- verbs -------------------------------------------------------------- */
 
-static enum sk_stock_state state_of(long long code)
-{
-    /* -1 (not published) reads as closed: nothing can be bought. */
-    return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;
-}
-
 /* The scripts answer { code, initial, remaining, user_count, state, … } (scripts.h):
  * reserve and get_order add six order fields, release adds `changed`. */
 static int parse_reply(const redisReply *r, long long *code, struct sk_stock_reply *out, long long *extra,
@@ -236,7 +230,7 @@ static int parse_reply(const redisReply *r, long long *code, struct sk_stock_rep
     out->initial = v[1];
     out->remaining = v[2];
     out->user_count = v[3] < 0 ? 0 : v[3] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[3];
-    out->state = state_of(v[4]);
+    out->state = sk_rstock_state_of(v[4]);
     return SK_OK;
 }
 

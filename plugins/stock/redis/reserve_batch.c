@@ -107,12 +107,6 @@ static void fail_all(struct batch *b, const char *err)
         b->e[i].cb(b->e[i].arg, SK_ERR, NULL, err);
 }
 
-static enum sk_stock_state state_of(long long code)
-{
-    /* -1 (not published) reads as closed: nothing can be bought. */
-    return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;
-}
-
 static uint32_t clamp_u32(long long v)
 {
     return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
@@ -140,7 +134,7 @@ static void answer(const struct batch *b, size_t i, long long initial, long long
     out.initial = initial;
     out.remaining = f[1];
     out.user_count = clamp_u32(f[2]);
-    out.state = state_of(state);
+    out.state = sk_rstock_state_of(state);
     if (out.outcome == SK_RESERVED) {
         order = (struct sk_stock_order){
             .user_id = en->user_id,

@@ -221,3 +221,8 @@ const struct sk_rstock_script_def sk_rstock_scripts[RS_NSCRIPTS] = {
     [RS_RELEASE] = {.name = "release", .text = release_lua, .nkeys = 4},
     [RS_GET_ORDER] = {.name = "get_order", .text = get_order_lua, .nkeys = 4},
 };
+
+enum sk_stock_state sk_rstock_state_of(long long code)
+{
+    return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;
+}

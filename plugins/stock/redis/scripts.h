@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 
+#include <seckill/plugin.h>
+
 enum sk_rstock_script { RS_PUBLISH = 0, RS_QUERY, RS_SET_STATE, RS_ADD_UNITS, RS_RESERVE, RS_RELEASE, RS_GET_ORDER, RS_NSCRIPTS };
 
 /* The keys of one item, in the order every script expects them in KEYS. */
@@ -51,6 +53,10 @@ struct sk_rstock_script_def {
     const char *text; /* the Lua source; static */
     size_t nkeys;     /* how many of the item's keys it takes, from RS_KEY_META on */
 };
+
+/* The sale state of a script's state field (0, 1, 2; -1, not published, reads as
+ * closed: nothing can be bought). */
+enum sk_stock_state sk_rstock_state_of(long long code);
 
 /* Indexed by enum sk_rstock_script. Static data. */
 extern const struct sk_rstock_script_def sk_rstock_scripts[RS_NSCRIPTS];
