@@ -98,7 +98,8 @@ START_TEST(example_file_loads)
     ck_assert_str_eq(cfg.stock.name, "redis");
     ck_assert_str_eq(cfg.stock.path, "");
     ck_assert_str_eq(cfg.stock.config_json, "{\"host\":\"127.0.0.1\",\"port\":6390,\"db\":0,"
-                                            "\"connect_timeout_ms\":1000,\"command_timeout_ms\":1000}");
+                                            "\"connect_timeout_ms\":1000,\"command_timeout_ms\":1000,"
+                                            "\"reserve_batch\":64}");
     /* the example carries every reservation to MariaDB through Redis Streams; the
      * payment plugin is added by the demo (it needs the emulator's keys) */
     ck_assert_int_eq(cfg.queue.present, 1);
