@@ -500,6 +500,19 @@ redis_bench() {
     # script did not run (NOSCRIPT, a wrong key, a refused batch).
     check "$phase: redis-benchmark took a unit on >= 99 % of its $sent reservations ($taken; $calls calls of $batch)" \
         arith "$taken >= $((sent * 99 / 100)) && $taken <= $sent"
+    if ! arith "$taken >= $((sent * 99 / 100)) && $taken <= $sent"; then
+        # What the script answers now, for one reservation, and the item as Redis has it.
+        local probe=("${argv[@]:0:${#RESERVE_FIXED[@]}}")
+        for name in "${RESERVE_PER[@]}"; do
+            case $name in
+            user_id) probe+=("$((RANDOM + 100000))") ;;
+            order_no) probe+=("BNPROBE$(date +%s%N)") ;;
+            *) probe+=("$(rb_arg "$name" "$now" "$item")") ;;
+            esac
+        done
+        log "$phase: one reserve call now answers: $(rcli "$port" EVALSHA "$SHA" ${#keys[@]} "${keys[@]}" "${probe[@]}" | head -n 12 | tr '\n' ' ')"
+        log "$phase: item $item meta: $(rcli "$port" HGETALL "$PREFIX:{item:$item}:meta" | tr '\n' ' ') stock: $(rcli "$port" GET "$PREFIX:{item:$item}:stock")"
+    fi
 }
 
 # check_item LABEL PORT ITEM: the invariants of one item, read from Redis.
