@@ -7,7 +7,8 @@ noinst_LTLIBRARIES += plugins/common/libskredis.la
 plugins_common_libskredis_la_SOURCES = \
 	plugins/common/redis_conn.c plugins/common/redis_conn.h \
 	plugins/common/redis_conf.c plugins/common/redis_conf.h \
-	plugins/common/reslog.c plugins/common/reslog.h
+	plugins/common/reslog.c plugins/common/reslog.h \
+	plugins/common/say.h
 plugins_common_libskredis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(UV_CFLAGS) $(HIREDIS_CFLAGS) \
 	$(JANSSON_CFLAGS)
 PLUGIN_COMMON_CFLAGS = -I$(top_srcdir)/plugins/common

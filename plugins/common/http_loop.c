@@ -15,6 +15,7 @@
 #include <seckill/plugin.h>
 
 #include "http_loop.h"
+#include "say.h"
 
 /* A socket curl asked us to watch. Freed in the poll handle's close callback. */
 struct sock {
@@ -51,16 +52,6 @@ struct sk_chttp {
     void (*on_closed)(void *arg);
     void *closed_arg;
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 static void handle_closed(struct sk_chttp *h)
 {

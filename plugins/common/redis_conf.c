@@ -1,5 +1,6 @@
 /* The shared Redis config keys of the plugins; see redis_conf.h. */
 #include "redis_conf.h"
+#include "say.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -7,16 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 const char *sk_conf_type_name(const json_t *v)
 {

@@ -17,6 +17,7 @@
  *    deadline and one timer on its head watches them all.
  */
 #include "redis_conn.h"
+#include "say.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -124,17 +125,6 @@ static void list_unlink(struct rc_list *l, struct rcmd *cmd)
     else
         l->tail = cmd->prev;
     cmd->prev = cmd->next = NULL;
-}
-
-/* A sentence into buf (SK_ERRLEN bytes); a long host name cuts off the tail. */
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
 }
 
 static void count(struct sk_rconn *c, struct sk_metric *m)

@@ -24,6 +24,7 @@
  * operation looks at r->closing before it touches the connection again.
  */
 #include "reslog.h"
+#include "say.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -88,16 +89,6 @@ struct sk_reslog {
     int closing;
     size_t live; /* operations not finished yet */
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* The first failure of an operation wins; later ones are dropped. */
 static void first_err(char *err, const char *fmt, ...) SK_PRINTF(2, 3);

@@ -18,6 +18,7 @@
 #include <seckill/plugin.h>
 
 #include "alipay.h"
+#include "say.h"
 #include "sign.h"
 
 #define PLUGIN_VERSION  "1.0.0"
@@ -25,16 +26,6 @@
 #define KNOWN_KEYS                                                                                                     \
     "gateway_url, app_id, app_private_key_file, alipay_public_key_file, notify_url, return_url, method, seller_id, "   \
     "timeout_ms, subject_prefix"
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- config ------------------------------------------------------------- */
 

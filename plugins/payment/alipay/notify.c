@@ -15,20 +15,11 @@
 
 #include "alipay.h"
 #include "params.h"
+#include "say.h"
 #include "sign.h"
 
 #define NOTIFY_MAX (64 * 1024) /* real notifies are about 1 KiB */
 #define FORM_TYPE  "application/x-www-form-urlencoded"
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* A form content type, with or without parameters ("; charset=utf-8"). */
 static int form_type(const char *ct)

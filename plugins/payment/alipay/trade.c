@@ -20,6 +20,7 @@
 
 #include "alipay.h"
 #include "params.h"
+#include "say.h"
 #include "sign.h"
 
 #define M_PRECREATE "alipay.trade.precreate"
@@ -61,16 +62,6 @@ struct answer {
     const char *code, *msg, *sub_code, *sub_msg;
     int is_signed; /* the signature was there and verified */
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 static int64_t now_ms(void)
 {

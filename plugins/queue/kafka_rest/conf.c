@@ -12,16 +12,7 @@
 
 #include "kafka_rest.h"
 #include "redis_conf.h"
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
+#include "say.h"
 
 static int get_uint(const char *key, const json_t *v, long long min, long long max, unsigned *out, char *errbuf)
 {

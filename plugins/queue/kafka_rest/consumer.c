@@ -32,19 +32,10 @@
 #include <string.h>
 
 #include "kafka_rest.h"
+#include "say.h"
 
 #define CT_V2   "application/vnd.kafka.v2+json"
 #define CT_JSON "application/vnd.kafka.json.v2+json"
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 static int is_http_url(const char *s)
 {

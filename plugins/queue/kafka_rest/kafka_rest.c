@@ -18,22 +18,13 @@
 #include <curl/curl.h>
 
 #include "kafka_rest.h"
+#include "say.h"
 
 struct kr_later {
     struct kr_later *next;
     void (*fn)(void *p);
     void *p;
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 int64_t kr_now_ms(void)
 {

@@ -13,20 +13,11 @@
 #include <string.h>
 
 #include "kafka_rest.h"
+#include "say.h"
 
 #define CT_V2      "application/vnd.kafka.v2+json"
 #define CT_JSON    "application/vnd.kafka.json.v2+json"
 #define MAX_ANSWER (8u * 1024 * 1024)
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 struct call {
     struct kr_conn *c;

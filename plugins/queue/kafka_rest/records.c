@@ -16,16 +16,7 @@
 #include <string.h>
 
 #include "kafka_rest.h"
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
+#include "say.h"
 
 json_t *kr_record_of(const struct sk_reservation *r, char *errbuf)
 {

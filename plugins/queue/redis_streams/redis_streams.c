@@ -25,6 +25,7 @@
 #include "redis_conf.h"
 #include "redis_conn.h"
 #include "reslog.h"
+#include "say.h"
 
 #define PLUGIN_VERSION "1.0.0"
 
@@ -35,16 +36,6 @@ struct rstreams {
     struct sk_rconn_metrics rm;
     struct sk_reslog_metrics m;
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* "<hostname>-<pid>-<random>": unique per process, so that a restarted daemon
  * never takes the pending entries of its former self as its own (they are

@@ -25,6 +25,7 @@
 #include "redis_conn.h"
 #include "reserve_batch.h"
 #include "scripts.h"
+#include "say.h"
 
 #define PLUGIN_VERSION "1.0.0"
 #define ORDER_NO_MAX SK_RBATCH_ORDER_NO_MAX
@@ -58,17 +59,6 @@ struct verb {
     uint64_t item_id;
     char order_no[ORDER_NO_MAX + 1];
 };
-
-/* A sentence into buf (SK_ERRLEN bytes); long values cut off its tail. */
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- config ------------------------------------------------------------- */
 

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "scripts.h"
+#include "say.h"
 
 #define NUM_LEN 24 /* a 64-bit integer in decimal, with its sign and NUL */
 
@@ -58,16 +59,6 @@ struct sk_rbatch_set {
     int closing;
     const char **args;         /* ARGV of one call: 3 + 4 * conf.max */
 };
-
-static void say(char *buf, const char *fmt, ...) SK_PRINTF(2, 3);
-
-static void say(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, SK_ERRLEN, fmt, ap);
-    va_end(ap);
-}
 
 /* Decimal text of v into buf (NUM_LEN bytes): the hot path formats four numbers
  * per reservation, which printf would make a noticeable share of its cost. */
