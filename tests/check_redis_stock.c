@@ -1146,37 +1146,38 @@ START_TEST(batch_after_deadline_takes_nothing)
 }
 END_TEST
 
-/* While an item's call is in flight, the reservations of the next turns wait and
- * then go out together, as one call, when its answer is back (CLIENT PAUSE keeps the
- * first call in Redis for a while). Another item is not held back. */
-START_TEST(batch_waits_for_call_in_flight)
+/* While an item's calls are in flight (reserve_inflight of them), the reservations
+ * of the next turns wait and then go out together, as one call, when an answer is
+ * back (CLIENT PAUSE keeps the first calls in Redis for a while). Another item is not
+ * held back. */
+static void waits_for_calls_in_flight(unsigned inflight)
 {
     struct env e;
     struct res xs[7];
-    char nos[7][16];
-    up(&e, "");
+    char nos[7][16], conf[64];
+    snprintf(conf, sizeof(conf), "\"reserve_inflight\":%u", inflight);
+    up(&e, conf);
     struct sk_stock_item a = item(135, 100, 5), b = item(136, 100, 5);
     publish(&e, &a);
     publish(&e, &b);
     int64_t calls = counter("reserve_calls_total"), batched = counter("reserve_batched_total");
     redisReply *r = cmd(&e, "CLIENT PAUSE 300 WRITE");
     freeReplyObject(r);
-    start_reserve(&e, 135, 1, "w135-0", &xs[0]);
-    run_for(&e, 20); /* the first call is sent, and held in Redis */
-    ck_assert_int_eq(counter("reserve_calls_total") - calls, 1);
-    for (int i = 1; i < 6; i++) { /* five turns, one reservation each */
+    for (int i = 0; i < 6; i++) { /* six turns, one reservation each */
         snprintf(nos[i], sizeof(nos[i]), "w135-%d", i);
         start_reserve(&e, 135, 1 + (uint64_t)i, nos[i], &xs[i]);
-        run_for(&e, 10);
+        run_for(&e, 15);
+        /* the first `inflight` turns each send a call (held in Redis); the rest wait */
+        ck_assert_int_eq(counter("reserve_calls_total") - calls, i < (int)inflight ? i + 1 : (int)inflight);
     }
-    ck_assert_int_eq(counter("reserve_calls_total") - calls, 1);
     ck_assert_int_eq(xs[0].calls, 0);
     /* another item goes at once (into the same pause) */
     start_reserve(&e, 136, 1, "w136-0", &xs[6]);
     run_for(&e, 20);
-    ck_assert_int_eq(counter("reserve_calls_total") - calls, 2);
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, (int)inflight + 1);
     run_until_all(&e, xs, 7);
-    ck_assert_int_eq(counter("reserve_calls_total") - calls, 3);
+    /* the waiting turns of item 135 went as one call when the first answer came */
+    ck_assert_int_eq(counter("reserve_calls_total") - calls, (int)inflight + 2);
     ck_assert_int_eq(counter("reserve_batched_total") - batched, 7);
     for (int i = 0; i < 7; i++) {
         OK(xs[i]);
@@ -1187,6 +1188,17 @@ START_TEST(batch_waits_for_call_in_flight)
     ck_assert_int_eq(stock_left(&e, 136), 99);
     down(&e);
 }
+
+START_TEST(batch_waits_for_one_call_in_flight)
+{
+    waits_for_calls_in_flight(1);
+}
+END_TEST
+
+START_TEST(batch_waits_for_two_calls_in_flight)
+{
+    waits_for_calls_in_flight(2);
+}
 END_TEST
 
 /* Detaching while a call is in flight and the next batch waits for it: both fail
@@ -1195,7 +1207,7 @@ START_TEST(batch_detach_with_call_in_flight)
 {
     struct env e;
     struct res xs[3];
-    up(&e, "");
+    up(&e, "\"reserve_inflight\":1");
     struct sk_stock_item it = item(137, 10, 5);
     publish(&e, &it);
     redisReply *r = cmd(&e, "CLIENT PAUSE 300 WRITE");
@@ -1242,21 +1254,27 @@ END_TEST
 
 START_TEST(bad_reserve_batch_refused)
 {
-    static const char *const cases[] = {"0", "257", "\"64\"", "1.5", "-3"};
+    static const char *const cases[][2] = {
+        {"reserve_batch", "0"},    {"reserve_batch", "257"},   {"reserve_batch", "\"64\""},
+        {"reserve_batch", "1.5"},  {"reserve_batch", "-3"},    {"reserve_inflight", "0"},
+        {"reserve_inflight", "65"}, {"reserve_inflight", "\"2\""}, {"reserve_inflight", "null"},
+    };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct env e;
         struct sk_loaded_plugin p;
         char json[128], err[SK_ERRLEN] = "";
         env_loop(&e);
         snprintf(e.cfg.plugin_dir, sizeof(e.cfg.plugin_dir), "%s", plugin_build_dir());
-        snprintf(json, sizeof(json), "{\"reserve_batch\":%s}", cases[i]);
+        char want[96];
+        snprintf(json, sizeof(json), "{\"%s\":%s}", cases[i][0], cases[i][1]);
+        snprintf(want, sizeof(want), "config key %s: must be an integer from 1 to %d", cases[i][0],
+                 strcmp(cases[i][0], "reserve_batch") == 0 ? 256 : 64);
         e.pc.present = 1;
         snprintf(e.pc.name, sizeof(e.pc.name), "redis");
         e.pc.config_json = json;
         snprintf(e.pc.where, sizeof(e.pc.where), "check_redis_stock");
         ck_assert_int_eq(sk_plugin_load(&e.cfg, &e.pc, SK_PLUGIN_STOCK, &p, err), SK_ERR);
-        ck_assert_msg(strstr(err, "config key reserve_batch: must be an integer from 1 to 256") != NULL, "%s: %s",
-                      json, err);
+        ck_assert_msg(strstr(err, want) != NULL, "%s: %s", json, err);
         uv_close((uv_handle_t *)&e.guard, NULL);
         ck_assert_int_eq(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
         ck_assert_int_eq(uv_loop_close(&e.loop), 0);
@@ -1571,7 +1589,8 @@ int main(void)
     tcase_add_test(batch, batch_in_one_turn);
     tcase_add_test(batch, batch_cap_and_items);
     tcase_add_test(batch, batch_after_deadline_takes_nothing);
-    tcase_add_test(batch, batch_waits_for_call_in_flight);
+    tcase_add_test(batch, batch_waits_for_one_call_in_flight);
+    tcase_add_test(batch, batch_waits_for_two_calls_in_flight);
     tcase_add_test(batch, batch_detach_with_call_in_flight);
     tcase_add_test(batch, batch_detach_fails_unsent);
     tcase_add_test(batch, bad_reserve_batch_refused);

@@ -6,7 +6,8 @@
  * Config (the plugin's `config:` mapping), every key optional:
  *   host (127.0.0.1), port (6379), db (0), password (none), connect_timeout_ms
  *   (1000), command_timeout_ms (1000), key_prefix ("sk"), reserve_batch (64: the most
- *   reservations of one item sent in one call, reserve_batch.h; 1 sends each alone).
+ *   reservations of one item sent in one call, reserve_batch.h; 1 sends each alone),
+ *   reserve_inflight (2: the most calls of one item in flight per connection).
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -30,6 +31,7 @@
 #define PLUGIN_VERSION "1.0.0"
 #define ORDER_NO_MAX SK_RBATCH_ORDER_NO_MAX
 #define RESERVE_BATCH_DEFAULT 64
+#define RESERVE_INFLIGHT_DEFAULT 2
 #define KEY_MAX 128
 
 /* The instance: the parsed config and the metrics, shared by every connection. */
@@ -39,7 +41,7 @@ struct redis_stock {
     char prefix[64];
     struct sk_rconn_script scripts[RS_NSCRIPTS];
     struct sk_rconn_metrics m;
-    unsigned reserve_batch;
+    unsigned reserve_batch, reserve_inflight;
     struct sk_metric *batches, *batched;
 };
 
@@ -83,6 +85,7 @@ static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
     sk_rconf_defaults(&rs->conf, rs->prefix, sizeof(rs->prefix));
     rs->conf.client_name = "seckill-stock-redis";
     rs->reserve_batch = RESERVE_BATCH_DEFAULT;
+    rs->reserve_inflight = RESERVE_INFLIGHT_DEFAULT;
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "reserve_batch") == 0) {
@@ -93,11 +96,19 @@ static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
             rs->reserve_batch = (unsigned)json_integer_value(v);
             continue;
         }
+        if (strcmp(key, "reserve_inflight") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SK_RBATCH_INFLIGHT_MAX) {
+                say(errbuf, "config key reserve_inflight: must be an integer from 1 to %d", SK_RBATCH_INFLIGHT_MAX);
+                goto out;
+            }
+            rs->reserve_inflight = (unsigned)json_integer_value(v);
+            continue;
+        }
         int known = sk_rconf_key(&rs->conf, rs->prefix, sizeof(rs->prefix), key, v, errbuf);
         if (known == SK_ERR)
             goto out;
         if (known == 0) {
-            say(errbuf, "config key %s: unknown key (known: " SK_RCONF_KEYS ", reserve_batch)", key);
+            say(errbuf, "config key %s: unknown key (known: " SK_RCONF_KEYS ", reserve_batch, reserve_inflight)", key);
             goto out;
         }
     }
@@ -130,8 +141,8 @@ static int redis_create(const struct sk_host *host, void **instance, char *errbu
     rs->m.reconnects = host->counter(host, "reconnects_total", "Connection attempts to Redis after the first.");
     rs->batches = host->counter(host, "reserve_calls_total", "Reserve script calls sent, each with a batch of reservations.");
     rs->batched = host->counter(host, "reserve_batched_total", "Reservations sent in those calls.");
-    host->log(host, SK_LOG_INFO, "redis at %s:%d db %d, keys under \"%s:\", up to %u reservations per call",
-              rs->conf.host_name, rs->conf.port, rs->conf.db, rs->prefix, rs->reserve_batch);
+    host->log(host, SK_LOG_INFO, "redis at %s:%d db %d, keys under \"%s:\", up to %u reservations per call, %u calls of an item in flight",
+              rs->conf.host_name, rs->conf.port, rs->conf.db, rs->prefix, rs->reserve_batch, rs->reserve_inflight);
     *instance = rs;
     rs = NULL;
     rc = SK_OK;
@@ -161,6 +172,7 @@ static int redis_attach(void *instance, uv_loop_t *loop, void **conn, char *errb
     struct sk_rbatch_conf bc = {
         .prefix = rs->prefix,
         .max = rs->reserve_batch,
+        .inflight = rs->reserve_inflight,
         /* Half the command timeout: the daemon gives up after the whole of it, and
          * the other half leaves room for the reply and for the two clocks to differ. */
         .deadline_ms = rs->conf.command_timeout_ms / 2,

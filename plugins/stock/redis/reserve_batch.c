@@ -2,12 +2,15 @@
  * Batched reservations; see reserve_batch.h, and scripts.c for what Redis does
  * with a batch.
  *
- * One call per item in flight: while an item's call is on its way, that item's new
- * reservations wait in the next batch and go out when its answer comes back (group
- * commit). Under load this is what makes batches large: Redis runs (and, with
- * `appendfsync always`, fsyncs) one call per item per connection and round trip,
- * and each call carries everything that came meanwhile; at low load nothing waits,
- * since no call is in flight.
+ At most conf.inflight calls per item in flight: while they are on their way, that
+ * item's new reservations wait in the next batch and go out when an answer comes
+ * back (group commit). Under load this is what makes batches large: each call
+ * carries everything that came meanwhile, and Redis runs (and, with `appendfsync
+ * always`, fsyncs) a few calls per item per round trip instead of one per turn.
+ * Two in flight (the default) keep Redis busy while the daemon reads an answer and
+ * sends the next call: with one, Redis would wait for the daemon between calls,
+ * which costs more than the larger batches save when the fsync is slow. At low
+ * load nothing waits.
  *
  * Lifetimes: a batch is owned by the set's pending list until it is sent, then by
  * its reserve call (freed in on_reply, after every reservation's callback); while
@@ -241,19 +244,18 @@ static void send_batch(struct sk_rbatch_set *set, struct batch *b)
         set->conf.host->metric_add(set->conf.reserved, (int64_t)b->n);
 }
 
-static int in_flight(const struct sk_rbatch_set *set, uint64_t activity_id, uint64_t item_id)
+/* Calls of this item in `list` (the sent list, or the batches about to go). */
+static unsigned count_item(const struct batch *list, uint64_t activity_id, uint64_t item_id)
 {
-    for (const struct batch *b = set->sent; b != NULL; b = b->next)
-        if (b->item_id == item_id && b->activity_id == activity_id)
-            return 1;
-    return 0;
+    unsigned n = 0;
+    for (const struct batch *b = list; b != NULL; b = b->next)
+        n += b->item_id == item_id && b->activity_id == activity_id;
+    return n;
 }
 
-/* Send the waiting batches of one item (all, or every item's when item_id is 0)
- * whose item has no call in flight, in the order they were opened. A batch sent
- * makes its item busy, so a second batch of the same item (the first was full)
- * waits with the rest only if it was not picked up in the same pass: all of an
- * item's waiting batches go together. */
+/* Send the waiting batches of one item (or of every item when one_item is 0), in
+ * the order they were opened, as long as the item has fewer than conf.inflight
+ * calls in flight; the others wait for an answer. */
 static void send_ready(struct sk_rbatch_set *set, int one_item, uint64_t activity_id, uint64_t item_id)
 {
     struct batch *keep = NULL, *keep_tail = NULL, *go = NULL, *go_tail = NULL;
@@ -264,7 +266,8 @@ static void send_ready(struct sk_rbatch_set *set, int one_item, uint64_t activit
         struct batch *next = b->next;
         int mine = !one_item || (b->item_id == item_id && b->activity_id == activity_id);
         b->next = NULL;
-        if (mine && !in_flight(set, b->activity_id, b->item_id)) {
+        if (mine && count_item(set->sent, b->activity_id, b->item_id) + count_item(go, b->activity_id, b->item_id) <
+                        set->conf.inflight) {
             if (go_tail != NULL)
                 go_tail->next = b;
             else
@@ -315,7 +318,8 @@ int sk_rbatch_set_new(struct sk_rconn *rc, const struct sk_rbatch_conf *conf, st
     struct sk_rbatch_set *set = calloc(1, sizeof(*set));
     int rc_ = SK_ERR;
 
-    if (set == NULL || conf->max < 1 || conf->max > SK_RBATCH_MAX)
+    if (set == NULL || conf->max < 1 || conf->max > SK_RBATCH_MAX || conf->inflight < 1 ||
+        conf->inflight > SK_RBATCH_INFLIGHT_MAX)
         goto out;
     set->args = calloc(3 + 4 * (size_t)conf->max, sizeof(*set->args));
     if (set->args == NULL)

@@ -7,9 +7,9 @@
  * `appendfsync always`) once per batch instead of once per buyer. Nobody waits for a
  * batch to fill: a turn with one reservation sends a batch of one, as soon as a call
  * of its own would have gone out (hiredis writes at the next turn in both cases).
- * While an item's call is in flight, that item's next reservations wait for its
- * answer and then go out together (one call per item in flight per connection), so
- * under load a batch holds everything that came during one round trip.
+ * While `inflight` calls of an item are out, that item's next reservations wait for
+ * an answer and then go out together (a group commit), so under load a batch holds
+ * everything that came during a round trip.
  *
  * Each reservation still completes on its own: its callback gets its own outcome, in
  * the order the reservations were added. Everything here runs on the loop's thread.
@@ -25,10 +25,12 @@
 
 #define SK_RBATCH_ORDER_NO_MAX 127 /* bytes of an order number */
 #define SK_RBATCH_MAX 256          /* the largest batch the config may ask for */
+#define SK_RBATCH_INFLIGHT_MAX 64  /* the most calls per item in flight it may ask for */
 
 struct sk_rbatch_conf {
     const char *prefix;          /* key prefix, copied */
     unsigned max;                /* reservations per call, 1..SK_RBATCH_MAX */
+    unsigned inflight;           /* calls per item in flight, 1..SK_RBATCH_INFLIGHT_MAX */
     unsigned deadline_ms;        /* how long after a batch opens Redis may still run it */
     struct sk_metric *batches;   /* reserve calls sent (may be NULL); owned by the host */
     struct sk_metric *reserved;  /* reservations sent in them (may be NULL) */
