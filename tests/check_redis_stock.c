@@ -1227,6 +1227,57 @@ START_TEST(batch_detach_with_call_in_flight)
 }
 END_TEST
 
+/* Detaching from inside a reservation's callback while the item's next batch waits
+ * for that very answer: the waiting reservations fail once each, nothing is sent
+ * after the set is gone, nothing leaks (the ASan build runs this too). */
+struct detacher {
+    struct env *e;
+    int calls, ok, closed;
+};
+
+static void on_detach_first(void *arg, int status, const struct sk_stock_reply *reply, const char *err)
+{
+    struct detacher *d = arg;
+    (void)reply;
+    d->calls++;
+    if (status == SK_OK && d->ok++ == 0) {
+        d->e->ops->detach(d->e->conn);
+        d->e->conn = NULL;
+    } else if (status == SK_ERR && strcmp(err, "redis connection closed") == 0) {
+        d->closed++;
+    }
+}
+
+START_TEST(batch_detach_from_callback)
+{
+    struct env e;
+    struct detacher d = {.e = &e};
+    up(&e, "\"reserve_inflight\":1");
+    struct sk_stock_item it = item(138, 10, 5);
+    publish(&e, &it);
+    redisReply *r = cmd(&e, "CLIENT PAUSE 200 WRITE");
+    freeReplyObject(r);
+    int64_t now = sk_now_ms();
+    const char *nos[4] = {"g138-0", "g138-1", "g138-2", "g138-3"};
+    for (int i = 0; i < 4; i++) {
+        struct sk_reserve_req req = {.activity_id = ACT, .item_id = 138, .user_id = 1 + (uint64_t)i,
+                                     .order_no = nos[i], .now_ms = now, .expires_at_ms = now + 900000};
+        ck_assert_int_eq(e.ops->reserve(e.conn, &req, on_detach_first, &d), SK_OK);
+        run_for(&e, 15); /* one turn each: the first is sent, the others wait for it */
+    }
+    e.expired = 0;
+    uv_timer_start(&e.guard, on_guard, 5000, 0);
+    while (d.calls < 4 && !e.expired)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    uv_timer_stop(&e.guard);
+    ck_assert_int_eq(d.calls, 4);
+    ck_assert_int_eq(d.ok, 1);
+    ck_assert_int_eq(d.closed, 3);
+    ck_assert_int_eq(stock_left(&e, 138), 9);
+    env_end(&e);
+}
+END_TEST
+
 /* Detaching before the turn ends fails the reservations not sent yet; none reaches Redis. */
 START_TEST(batch_detach_fails_unsent)
 {
@@ -1592,6 +1643,7 @@ int main(void)
     tcase_add_test(batch, batch_waits_for_one_call_in_flight);
     tcase_add_test(batch, batch_waits_for_two_calls_in_flight);
     tcase_add_test(batch, batch_detach_with_call_in_flight);
+    tcase_add_test(batch, batch_detach_from_callback);
     tcase_add_test(batch, batch_detach_fails_unsent);
     tcase_add_test(batch, bad_reserve_batch_refused);
     suite_add_tcase(s, batch);

@@ -16,8 +16,9 @@
  * its reserve call (freed in on_reply, after every reservation's callback); while
  * in flight it is also on the set's sent list, which only points at it. The set is
  * freed by sk_rbatch_set_close, or by the flush it has scheduled when one is due
- * (sk_rconn_defer always runs its callback, also when the connection closes); the
- * batches still in flight then lose their pointer to it (b->set = NULL).
+ * (sk_rconn_defer always runs its callback, also when the connection closes), or
+ * by send_ready when a callback closed it while it was sending; the batches still
+ * in flight then lose their pointer to it (b->set = NULL).
  */
 #include "reserve_batch.h"
 
@@ -59,6 +60,7 @@ struct sk_rbatch_set {
     struct batch *head, *tail; /* not sent yet, oldest first */
     struct batch *sent;        /* in flight, newest first */
     int flush_due;             /* a deferred flush will run */
+    int sending;               /* inside send_ready: a callback may close the set */
     int closing;
     const char **args;         /* ARGV of one call: 3 + 4 * conf.max */
 };
@@ -99,6 +101,12 @@ static void fail_all(struct batch *b, const char *err)
 {
     for (size_t i = 0; i < b->n; i++)
         b->e[i].cb(b->e[i].arg, SK_ERR, NULL, err);
+}
+
+static void free_set(struct sk_rbatch_set *set)
+{
+    free(set->args);
+    free(set);
 }
 
 static uint32_t clamp_u32(long long v)
@@ -284,12 +292,23 @@ static void send_ready(struct sk_rbatch_set *set, int one_item, uint64_t activit
     }
     set->head = keep;
     set->tail = keep_tail;
+    /* A batch that cannot be sent fails its reservations here, and one of their
+     * callbacks may detach: the set then stays until this loop is done with it. */
+    set->sending = 1;
     while (go != NULL) {
         struct batch *next = go->next;
         go->next = NULL;
-        send_batch(set, go);
+        if (set->closing) {
+            fail_all(go, "redis connection closed");
+            free(go);
+        } else {
+            send_batch(set, go);
+        }
         go = next;
     }
+    set->sending = 0;
+    if (set->closing && !set->flush_due)
+        free_set(set);
 }
 
 static void send_waiting(struct sk_rbatch_set *set, uint64_t activity_id, uint64_t item_id)
@@ -306,8 +325,8 @@ static void on_flush(void *arg, const redisReply *reply, const char *err)
     (void)reply, (void)err;
     set->flush_due = 0;
     if (set->closing) {
-        free(set->args);
-        free(set);
+        if (!set->sending)
+            free_set(set);
         return;
     }
     send_ready(set, 0, 0, 0);
@@ -412,8 +431,6 @@ void sk_rbatch_set_close(struct sk_rbatch_set *set)
         free(b);
         b = next;
     }
-    if (!set->flush_due) {
-        free(set->args);
-        free(set);
-    }
+    if (!set->flush_due && !set->sending)
+        free_set(set);
 }
