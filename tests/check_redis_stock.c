@@ -966,6 +966,16 @@ static void start_reserve(struct env *e, uint64_t item_id, uint64_t user, const 
     ck_assert_int_eq(e->ops->reserve(e->conn, &req, on_res, x), SK_OK);
 }
 
+/* Every one of xs ran its callback once, with "redis connection closed". */
+static void all_closed(const struct res *xs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(xs[i].calls, 1);
+        ck_assert_int_eq(xs[i].status, SK_ERR);
+        ck_assert_str_eq(xs[i].err, "redis connection closed");
+    }
+}
+
 static void run_until_all(struct env *e, struct res *xs, size_t n)
 {
     size_t done = 0;
@@ -1218,40 +1228,18 @@ START_TEST(batch_detach_with_call_in_flight)
     run_for(&e, 10);
     start_reserve(&e, 137, 3, "f137-2", &xs[2]);
     e.ops->detach(e.conn);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(xs[i].calls, 1);
-        ck_assert_int_eq(xs[i].status, SK_ERR);
-        ck_assert_str_eq(xs[i].err, "redis connection closed");
-    }
+    all_closed(xs, 3);
     env_end(&e);
 }
 END_TEST
 
-/* Detaching from inside a reservation's callback while the item's next batch waits
- * for that very answer: the waiting reservations fail once each, nothing is sent
- * after the set is gone, nothing leaks (the ASan build runs this too). */
-struct detacher {
-    struct env *e;
-    int calls, ok, closed;
-};
-
-static void on_detach_first(void *arg, int status, const struct sk_stock_reply *reply, const char *err)
-{
-    struct detacher *d = arg;
-    (void)reply;
-    d->calls++;
-    if (status == SK_OK && d->ok++ == 0) {
-        d->e->ops->detach(d->e->conn);
-        d->e->conn = NULL;
-    } else if (status == SK_ERR && strcmp(err, "redis connection closed") == 0) {
-        d->closed++;
-    }
-}
-
+/* Detaching from inside a reservation's callback (on_chain, above) while the item's
+ * next batch waits for that very answer: the waiting reservations fail once each,
+ * nothing is sent after the set is gone, nothing leaks (the ASan build runs this too). */
 START_TEST(batch_detach_from_callback)
 {
     struct env e;
-    struct detacher d = {.e = &e};
+    struct chain d = {.e = &e};
     up(&e, "\"reserve_inflight\":1");
     struct sk_stock_item it = item(138, 10, 5);
     publish(&e, &it);
@@ -1262,7 +1250,7 @@ START_TEST(batch_detach_from_callback)
     for (int i = 0; i < 4; i++) {
         struct sk_reserve_req req = {.activity_id = ACT, .item_id = 138, .user_id = 1 + (uint64_t)i,
                                      .order_no = nos[i], .now_ms = now, .expires_at_ms = now + 900000};
-        ck_assert_int_eq(e.ops->reserve(e.conn, &req, on_detach_first, &d), SK_OK);
+        ck_assert_int_eq(e.ops->reserve(e.conn, &req, on_chain, &d), SK_OK);
         run_for(&e, 15); /* one turn each: the first is sent, the others wait for it */
     }
     e.expired = 0;
@@ -1292,11 +1280,7 @@ START_TEST(batch_detach_fails_unsent)
         start_reserve(&e, 134, 1 + (uint64_t)i, nos[i], &xs[i]);
     }
     e.ops->detach(e.conn);
-    for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(xs[i].calls, 1);
-        ck_assert_int_eq(xs[i].status, SK_ERR);
-        ck_assert_str_eq(xs[i].err, "redis connection closed");
-    }
+    all_closed(xs, 5);
     ck_assert_int_eq(stock_left(&e, 134), 10);
     ck_assert_int_eq(xlen(&e, 134), 0);
     env_end(&e);
