@@ -88,20 +88,17 @@ static int conf_parse(struct redis_stock *rs, const char *text, char *errbuf)
     rs->reserve_inflight = RESERVE_INFLIGHT_DEFAULT;
     json_object_foreach(root, key, v)
     {
+        long long n;
         if (strcmp(key, "reserve_batch") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SK_RBATCH_MAX) {
-                say(errbuf, "config key reserve_batch: must be an integer from 1 to %d", SK_RBATCH_MAX);
+            if (sk_conf_int(key, v, 1, SK_RBATCH_MAX, &n, errbuf) != SK_OK)
                 goto out;
-            }
-            rs->reserve_batch = (unsigned)json_integer_value(v);
+            rs->reserve_batch = (unsigned)n;
             continue;
         }
         if (strcmp(key, "reserve_inflight") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SK_RBATCH_INFLIGHT_MAX) {
-                say(errbuf, "config key reserve_inflight: must be an integer from 1 to %d", SK_RBATCH_INFLIGHT_MAX);
+            if (sk_conf_int(key, v, 1, SK_RBATCH_INFLIGHT_MAX, &n, errbuf) != SK_OK)
                 goto out;
-            }
-            rs->reserve_inflight = (unsigned)json_integer_value(v);
+            rs->reserve_inflight = (unsigned)n;
             continue;
         }
         int known = sk_rconf_key(&rs->conf, rs->prefix, sizeof(rs->prefix), key, v, errbuf);
