@@ -585,7 +585,7 @@ say "tokens for $BUYERS buyers"
 RS_DIR=plugins/stock/redis
 python3 scripts/bench/lua_from_c.py text $RS_DIR/scripts.c reserve >"$OUT/reserve.lua"
 SHA=$(sha1sum <"$OUT/reserve.lua" | cut -d' ' -f1)
-mapfile -t RESERVE_KEYS < <(python3 scripts/bench/lua_from_c.py keys $RS_DIR/scripts.c $RS_DIR/redis_stock.c reserve)
+mapfile -t RESERVE_KEYS < <(python3 scripts/bench/lua_from_c.py keys $RS_DIR/scripts.c reserve)
 mapfile -t RESERVE_ARGV < <(python3 scripts/bench/lua_from_c.py argv $RS_DIR/scripts.c reserve)
 [ ${#RESERVE_KEYS[@]} -gt 0 ] || die "cannot read the reserve script's keys from $RS_DIR"
 [ ${#RESERVE_ARGV[@]} -gt 0 ] || die "cannot read the reserve script's ARGV from $RS_DIR/scripts.c"

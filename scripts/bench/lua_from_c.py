@@ -2,7 +2,7 @@
 """What the benchmark needs of one script of the redis stock plugin, read from its C source.
 
     lua_from_c.py text SCRIPTS.C NAME               the Lua text of NAME_lua
-    lua_from_c.py keys SCRIPTS.C REDIS_STOCK.C NAME  the key suffixes it takes, one a line
+    lua_from_c.py keys SCRIPTS.C NAME               the key suffixes it takes, one a line
     lua_from_c.py argv SCRIPTS.C NAME               the names of its ARGV, one a line
                                                     (a batched script: the fixed
                                                     names, a line "--", then the
@@ -14,8 +14,8 @@ from the sources (rather than keeping a copy) means the two can never drift.
 text: the `static const char NAME_lua[] = "..." "...";` definition: its adjacent
 string literals are joined and their C escapes decoded, as the compiler does.
 keys: `.name = "NAME", ... .nkeys = N` in the script table of scripts.c gives how
-many of the item's keys the script takes, and the `suffix[RS_NKEYS] = {...}` array of
-redis_stock.c their names, in KEYS order.
+many of the item's keys the script takes, and the `suffix[RS_NKEYS] = {...}` array in
+the same file (sk_rstock_keys) their names, in KEYS order.
 argv: the "ARGV: a, b, c." sentence of the comment right above the definition
 (the comments there are the scripts' contract, see STYLE.md), or the batched form
 "ARGV: a, b, c; then per reservation: d, e, f, g." (ARGV is a, b, c followed by
@@ -66,17 +66,17 @@ def extract(source, name, path):
     return "".join(parts)
 
 
-def key_suffixes(scripts, scripts_path, stock, stock_path, name):
+def key_suffixes(scripts, scripts_path, name):
     m = re.search(r'\.name\s*=\s*"' + re.escape(name) + r'"[^}]*?\.nkeys\s*=\s*(\d+)', scripts)
     if m is None:
         raise ValueError(f'{scripts_path}: no script table entry {{.name = "{name}", ... .nkeys = N}}')
     nkeys = int(m.group(1))
-    m = re.search(r"\bsuffix\s*\[\s*RS_NKEYS\s*\]\s*=\s*\{([^}]*)\}", stock)
+    m = re.search(r"\bsuffix\s*\[\s*RS_NKEYS\s*\]\s*=\s*\{([^}]*)\}", scripts)
     if m is None:
-        raise ValueError(f"{stock_path}: no array 'suffix[RS_NKEYS] = {{...}}' found")
+        raise ValueError(f"{scripts_path}: no array 'suffix[RS_NKEYS] = {{...}}' found")
     names = re.findall(r'"([A-Za-z0-9_]+)"', m.group(1))
     if nkeys < 1 or nkeys > len(names):
-        raise ValueError(f"{scripts_path}: {name} takes {nkeys} keys; {stock_path} names {len(names)}")
+        raise ValueError(f"{scripts_path}: {name} takes {nkeys} keys; its suffix array names {len(names)}")
     return names[:nkeys]
 
 
@@ -119,10 +119,10 @@ def main():
         elif len(args) == 3 and args[0] == "argv":
             fixed, per = argv_names(read(args[1]), args[2], args[1])
             print("\n".join(fixed + (["--"] + per if per is not None else [])))
-        elif len(args) == 4 and args[0] == "keys":
-            print("\n".join(key_suffixes(read(args[1]), args[1], read(args[2]), args[2], args[3])))
+        elif len(args) == 3 and args[0] == "keys":
+            print("\n".join(key_suffixes(read(args[1]), args[1], args[2])))
         else:
-            print("usage: lua_from_c.py text SCRIPTS.C NAME | keys SCRIPTS.C REDIS_STOCK.C NAME | argv SCRIPTS.C NAME",
+            print("usage: lua_from_c.py text SCRIPTS.C NAME | keys SCRIPTS.C NAME | argv SCRIPTS.C NAME",
                   file=sys.stderr)
             return 2
     except (OSError, ValueError) as e:

@@ -32,7 +32,6 @@
 #define ORDER_NO_MAX SK_RBATCH_ORDER_NO_MAX
 #define RESERVE_BATCH_DEFAULT 64
 #define RESERVE_INFLIGHT_DEFAULT 2
-#define KEY_MAX 128
 
 /* The instance: the parsed config and the metrics, shared by every connection. */
 struct redis_stock {
@@ -332,20 +331,15 @@ static int refuse(struct stock_conn *sc, enum sk_rstock_script script, uint64_t 
 static int run(struct stock_conn *sc, enum sk_rstock_script script, uint64_t item_id, const char *order_no,
                size_t nargs, const char *const *args, sk_stock_cb cb, void *arg)
 {
-    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log", "seq"};
-    char keybuf[RS_NKEYS][KEY_MAX];
-    const char *keys[RS_NKEYS];
+    struct sk_rstock_keys k;
     size_t nkeys = sk_rstock_scripts[script].nkeys;
     struct verb *v;
 
-    for (size_t i = 0; i < nkeys; i++) {
-        snprintf(keybuf[i], sizeof(keybuf[i]), "%s:{item:%" PRIu64 "}:%s", sc->rs->prefix, item_id, suffix[i]);
-        keys[i] = keybuf[i];
-    }
+    sk_rstock_keys(sc->rs->prefix, item_id, nkeys, &k);
     v = verb_new(script, item_id, order_no, cb, arg);
     if (v == NULL)
         return SK_ERR;
-    if (sk_rconn_eval(sc->rc, script, nkeys, keys, nargs, args, on_script, v) != SK_OK) {
+    if (sk_rconn_eval(sc->rc, script, nkeys, k.keys, nargs, args, on_script, v) != SK_OK) {
         free(v);
         return SK_ERR;
     }

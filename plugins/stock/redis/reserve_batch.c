@@ -219,16 +219,11 @@ out:
 /* Send one batch; from here on it completes through on_reply. */
 static void send_batch(struct sk_rbatch_set *set, struct batch *b)
 {
-    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log", "seq"};
-    char keybuf[RS_NKEYS][128];
-    const char *keys[RS_NKEYS];
+    struct sk_rstock_keys k;
     const char **args = set->args;
     size_t nargs = 3;
 
-    for (size_t i = 0; i < RS_NKEYS; i++) {
-        snprintf(keybuf[i], sizeof(keybuf[i]), "%s:{item:%" PRIu64 "}:%s", set->prefix, b->item_id, suffix[i]);
-        keys[i] = keybuf[i];
-    }
+    sk_rstock_keys(set->prefix, b->item_id, RS_NKEYS, &k);
     args[0] = b->activity;
     args[1] = b->item;
     args[2] = b->deadline;
@@ -238,7 +233,7 @@ static void send_batch(struct sk_rbatch_set *set, struct batch *b)
         args[nargs++] = b->e[i].now;
         args[nargs++] = b->e[i].expires;
     }
-    if (sk_rconn_eval(set->rc, RS_RESERVE, RS_NKEYS, keys, nargs, args, on_reply, b) != SK_OK) {
+    if (sk_rconn_eval(set->rc, RS_RESERVE, RS_NKEYS, k.keys, nargs, args, on_reply, b) != SK_OK) {
         fail_all(b, "redis connection closed or out of memory");
         free(b);
         return;

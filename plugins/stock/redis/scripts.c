@@ -4,6 +4,9 @@
  * Numbers travel as decimal strings in ARGV; ids are compared as strings. */
 #include "scripts.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+
 /*
  * publish — KEYS: meta, stock. ARGV: activity_id, limit, price_cents, starts_at_ms,
  * ends_at_ms, initial.
@@ -221,6 +224,16 @@ const struct sk_rstock_script_def sk_rstock_scripts[RS_NSCRIPTS] = {
     [RS_RELEASE] = {.name = "release", .text = release_lua, .nkeys = 4},
     [RS_GET_ORDER] = {.name = "get_order", .text = get_order_lua, .nkeys = 4},
 };
+
+void sk_rstock_keys(const char *prefix, uint64_t item_id, size_t nkeys, struct sk_rstock_keys *out)
+{
+    /* Indexed by enum sk_rstock_key. (scripts/bench/lua_from_c.py reads this array.) */
+    static const char *const suffix[RS_NKEYS] = {"meta", "stock", "buyers", "orders", "log", "seq"};
+    for (size_t i = 0; i < nkeys && i < RS_NKEYS; i++) {
+        snprintf(out->buf[i], sizeof(out->buf[i]), "%s:{item:%" PRIu64 "}:%s", prefix, item_id, suffix[i]);
+        out->keys[i] = out->buf[i];
+    }
+}
 
 enum sk_stock_state sk_rstock_state_of(long long code)
 {

@@ -28,6 +28,7 @@
 #define SK_RSTOCK_SCRIPTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <seckill/plugin.h>
 
@@ -53,6 +54,18 @@ struct sk_rstock_script_def {
     const char *text; /* the Lua source; static */
     size_t nkeys;     /* how many of the item's keys it takes, from RS_KEY_META on */
 };
+
+#define SK_RSTOCK_KEY_MAX 128 /* bytes of one key name, with its NUL */
+
+/* The first nkeys (<= RS_NKEYS) key names of an item, in KEYS order: keys[i]
+ * points into buf[i]. */
+struct sk_rstock_keys {
+    char buf[RS_NKEYS][SK_RSTOCK_KEY_MAX];
+    const char *keys[RS_NKEYS];
+};
+
+/* Write the names "<prefix>:{item:<id>}:<suffix>" of the item's first nkeys keys. */
+void sk_rstock_keys(const char *prefix, uint64_t item_id, size_t nkeys, struct sk_rstock_keys *out);
 
 /* The sale state of a script's state field (0, 1, 2; -1, not published, reads as
  * closed: nothing can be bought). */
