@@ -227,7 +227,7 @@ static int parse_reply(const redisReply *r, long long *code, struct sk_stock_rep
     out->outcome = SK_RESERVED;
     out->initial = v[1];
     out->remaining = v[2];
-    out->user_count = v[3] < 0 ? 0 : v[3] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[3];
+    out->user_count = sk_rstock_count(v[3]);
     out->state = sk_rstock_state_of(v[4]);
     return SK_OK;
 }
@@ -236,7 +236,7 @@ static int parse_reply(const redisReply *r, long long *code, struct sk_stock_rep
 static void fill_order(struct sk_stock_order *o, uint64_t item_id, const long long *f)
 {
     o->user_id = (uint64_t)f[0];
-    o->seq = f[1] < 0 ? 0 : f[1] > UINT32_MAX ? UINT32_MAX : (uint32_t)f[1];
+    o->seq = sk_rstock_count(f[1]);
     o->activity_id = (uint64_t)f[2];
     o->item_id = item_id;
     o->price_cents = f[3];

@@ -109,11 +109,6 @@ static void free_set(struct sk_rbatch_set *set)
     free(set);
 }
 
-static uint32_t clamp_u32(long long v)
-{
-    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 /* Answer reservation i from its seven fields f (see scripts.c). */
 static void answer(const struct batch *b, size_t i, long long initial, long long state, const long long *f)
 {
@@ -135,14 +130,14 @@ static void answer(const struct batch *b, size_t i, long long initial, long long
     out.outcome = (enum sk_reserve_outcome)f[0];
     out.initial = initial;
     out.remaining = f[1];
-    out.user_count = clamp_u32(f[2]);
+    out.user_count = sk_rstock_count(f[2]);
     out.state = sk_rstock_state_of(state);
     if (out.outcome == SK_RESERVED) {
         order = (struct sk_stock_order){
             .user_id = en->user_id,
             .activity_id = b->activity_id,
             .item_id = b->item_id,
-            .seq = clamp_u32(f[3]),
+            .seq = sk_rstock_count(f[3]),
             .price_cents = f[4],
             .reserved_at_ms = f[5],
             .expires_at_ms = f[6],

@@ -235,6 +235,11 @@ void sk_rstock_keys(const char *prefix, uint64_t item_id, size_t nkeys, struct s
     }
 }
 
+uint32_t sk_rstock_count(long long v)
+{
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 enum sk_stock_state sk_rstock_state_of(long long code)
 {
     return code == 0 ? SK_STOCK_OPEN : code == 1 ? SK_STOCK_PAUSED : SK_STOCK_CLOSED;

@@ -67,6 +67,9 @@ struct sk_rstock_keys {
 /* Write the names "<prefix>:{item:<id>}:<suffix>" of the item's first nkeys keys. */
 void sk_rstock_keys(const char *prefix, uint64_t item_id, size_t nkeys, struct sk_rstock_keys *out);
 
+/* A count from a reply (units held, seq) as the ABI's uint32_t, clamped. */
+uint32_t sk_rstock_count(long long v);
+
 /* The sale state of a script's state field (0, 1, 2; -1, not published, reads as
  * closed: nothing can be bought). */
 enum sk_stock_state sk_rstock_state_of(long long code);
