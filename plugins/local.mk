@@ -1,8 +1,15 @@
 # plugins/: one .so per plugin, named <kind>_<name>.so, exporting only `sk_plugin`.
 
+# plugins/common/conf: the config-key helpers of every plugin (one wording for bad
+# keys). A libtool convenience library like the two below; its names stay hidden.
+noinst_LTLIBRARIES += plugins/common/libskconf.la
+plugins_common_libskconf_la_SOURCES = plugins/common/conf.c plugins/common/conf.h plugins/common/say.h
+plugins_common_libskconf_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(JANSSON_CFLAGS)
+
 # plugins/common: what the plugins that talk to the stock plugin's Redis share (the
 # async connection, the shared config keys, the reservation-log reader). A libtool
-# convenience library, linked into each of those plugins; its names stay hidden.
+# convenience library, linked into each of those plugins (with libskconf); its names
+# stay hidden.
 noinst_LTLIBRARIES += plugins/common/libskredis.la
 plugins_common_libskredis_la_SOURCES = \
 	plugins/common/redis_conn.c plugins/common/redis_conn.h \
@@ -11,6 +18,7 @@ plugins_common_libskredis_la_SOURCES = \
 	plugins/common/say.h
 plugins_common_libskredis_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fPIC $(UV_CFLAGS) $(HIREDIS_CFLAGS) \
 	$(JANSSON_CFLAGS)
+plugins_common_libskredis_la_LIBADD = plugins/common/libskconf.la
 PLUGIN_COMMON_CFLAGS = -I$(top_srcdir)/plugins/common
 
 # plugins/common/http_loop: libcurl multi driven by a libuv loop, for the plugins
@@ -61,5 +69,5 @@ plugins_payment_alipay_la_SOURCES = \
 plugins_payment_alipay_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(PLUGIN_COMMON_CFLAGS) $(UV_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) \
 	$(JANSSON_CFLAGS)
-plugins_payment_alipay_la_LIBADD = plugins/common/libskhttp.la $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
+plugins_payment_alipay_la_LIBADD = plugins/common/libskhttp.la plugins/common/libskconf.la $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) $(UV_LIBS)
 plugins_payment_alipay_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -3,8 +3,7 @@
  * (host, port, db, password, connect_timeout_ms, command_timeout_ms, key_prefix),
  * with the same names, types, ranges, defaults and messages as the redis stock
  * plugin (docs/plugins.md), so that a queue plugin pointed at the same section
- * finds the same keys. Plus the small jansson helpers that the plugins' own keys
- * use, so every plugin words a bad key the same way: "config key KEY: problem".
+ * finds the same keys (conf.h has the helpers for the plugins' own keys).
  *
  * Internal to the plugins (hidden symbols in plugins/common/libskredis.la).
  */
@@ -15,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "conf.h"
 #include "redis_conn.h"
 
 /* The names of the keys sk_rconf_key knows, for "unknown key (known: …)". */
@@ -35,16 +35,5 @@ int sk_rconf_key(struct sk_rconn_conf *conf, char *prefix, size_t prefix_len, co
  * would otherwise call the blocking getaddrinfo() on an event loop at every
  * reconnect). IPv4 first, as hiredis does. SK_ERR with errbuf when it cannot. */
 int sk_rconf_resolve(struct sk_rconn_conf *conf, char *errbuf);
-
-/* "a string", "an integer", … for messages. Static. */
-const char *sk_conf_type_name(const json_t *v);
-
-/* An integer key in [min, max] into *out; SK_ERR with errbuf otherwise (*out
- * untouched). */
-int sk_conf_int(const char *key, const json_t *v, long long min, long long max, long long *out, char *errbuf);
-
-/* A string key of minlen to outlen - 1 bytes without NUL, copied into out; SK_ERR
- * with errbuf otherwise (out untouched). */
-int sk_conf_str(const char *key, const json_t *v, size_t minlen, char *out, size_t outlen, char *errbuf);
 
 #endif

@@ -18,6 +18,7 @@
 #include <seckill/plugin.h>
 
 #include "alipay.h"
+#include "conf.h"
 #include "say.h"
 #include "sign.h"
 
@@ -29,28 +30,6 @@
 
 /* ---- config ------------------------------------------------------------- */
 
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "a mapping";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
-}
-
 /* A string of minlen..outlen-1 bytes, no NUL, no control characters. */
 static int conf_str(const char *key, const json_t *v, size_t minlen, char *out, size_t outlen, char *errbuf)
 {
@@ -58,7 +37,7 @@ static int conf_str(const char *key, const json_t *v, size_t minlen, char *out, 
     size_t len;
 
     if (!json_is_string(v)) {
-        say(errbuf, "config key %s: must be a string, not %s", key, json_type_name(v));
+        say(errbuf, "config key %s: must be a string, not %s", key, sk_conf_type_name(v));
         return SK_ERR;
     }
     s = json_string_value(v);
@@ -127,7 +106,7 @@ static int conf_parse(struct alipay *ap, const char *text, char *errbuf)
         goto out;
     }
     if (!json_is_object(root)) {
-        say(errbuf, "config must be a mapping, not %s", json_type_name(root));
+        say(errbuf, "config must be a mapping, not %s", sk_conf_type_name(root));
         goto out;
     }
     snprintf(ap->gateway_url, sizeof(ap->gateway_url), "%s", SANDBOX_GATEWAY);
@@ -163,7 +142,7 @@ static int conf_parse(struct alipay *ap, const char *text, char *errbuf)
                         (long long)json_integer_value(v));
                 else
                     say(errbuf, "config key timeout_ms: must be an integer from 100 to 600000, not %s",
-                        json_type_name(v));
+                        sk_conf_type_name(v));
                 r = SK_ERR;
             } else {
                 ap->timeout_ms = (unsigned)json_integer_value(v);
