@@ -751,7 +751,9 @@ int sk_rconn_command(struct sk_rconn *c, int argc, const char *const *argv, cons
     return sk_rconn_command_block(c, 0, argc, argv, argvlen, cb, arg);
 }
 
-int sk_rconn_defer(struct sk_rconn *c, sk_rconn_cb cb, void *arg)
+/* A command that never reaches Redis and completes from the loop's idle turn:
+ * deferred (nothing) or failed (with err, copied). */
+static int complete_later(struct sk_rconn *c, enum rcmd_kind kind, const char *err, sk_rconn_cb cb, void *arg)
 {
     struct rcmd *cmd;
 
@@ -760,30 +762,24 @@ int sk_rconn_defer(struct sk_rconn *c, sk_rconn_cb cb, void *arg)
     cmd = cmd_new(0, 0, NULL, 0, NULL);
     if (cmd == NULL)
         return SK_ERR;
-    cmd->kind = RCMD_DEFERRED;
+    cmd->kind = kind;
     cmd->c = c;
     cmd->cb = cb;
     cmd->arg = arg;
+    if (err != NULL)
+        say(cmd->err, "%s", err);
     fail_later(c, cmd);
     return SK_OK;
 }
 
+int sk_rconn_defer(struct sk_rconn *c, sk_rconn_cb cb, void *arg)
+{
+    return complete_later(c, RCMD_DEFERRED, NULL, cb, arg);
+}
+
 int sk_rconn_fail(struct sk_rconn *c, const char *err, sk_rconn_cb cb, void *arg)
 {
-    struct rcmd *cmd;
-
-    if (c == NULL || cb == NULL || c->state == RC_CLOSING)
-        return SK_ERR;
-    cmd = cmd_new(0, 0, NULL, 0, NULL);
-    if (cmd == NULL)
-        return SK_ERR;
-    cmd->kind = RCMD_FAILED;
-    cmd->c = c;
-    cmd->cb = cb;
-    cmd->arg = arg;
-    say(cmd->err, "%s", err);
-    fail_later(c, cmd);
-    return SK_OK;
+    return complete_later(c, RCMD_FAILED, err, cb, arg);
 }
 
 void sk_rconn_close(struct sk_rconn *c)
